@@ -1,0 +1,12 @@
+// Every `blt` subcommand: takes the arguments after its name, returns the exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace blt::cli {
+
+using Args = std::vector<std::string>;
+
+int config_show(const Args& args);
+
+}  // namespace blt::cli

@@ -1,0 +1,62 @@
+// `blt`: one executable, one subcommand per job. Errors end as one log line and exit code 1.
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "blt/cli/commands.h"
+#include "blt/core/error.h"
+#include "blt/core/log.h"
+
+namespace {
+
+struct Command {
+  const char* name;  // one or two words
+  const char* summary;
+  int (*run)(const blt::cli::Args&);
+};
+
+const Command kCommands[] = {
+
+
+    {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
+};
+
+void print_help() {
+  std::cout << "usage: blt <command> [arguments] [--help]\n\nByte Latent Transformer training framework.\n\n"
+               "commands:\n";
+  for (const auto& c : kCommands) std::cout << fmt::format("  {:<14} {}\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  blt::init_logging({});
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_help();
+    return args.empty() ? 1 : 0;
+  }
+  const Command* chosen = nullptr;
+  std::size_t words = 0;
+  for (const auto& c : kCommands) {
+    const std::string name = c.name;
+    if (args.size() >= 2 && name == args[0] + " " + args[1]) { chosen = &c; words = 2; break; }
+    if (name == args[0]) { chosen = &c; words = 1; }
+  }
+  if (!chosen) {
+    std::cerr << "blt: unknown command '" << args[0] << "'\n\n";
+    print_help();
+    return 1;
+  }
+  try {
+    return chosen->run(std::vector<std::string>(args.begin() + words, args.end()));
+  } catch (const blt::Error& e) {
+    spdlog::error("{}", e.what());
+  } catch (const c10::Error& e) {
+    spdlog::error("torch: {}", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+  }
+  return 1;
+}

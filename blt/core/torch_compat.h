@@ -1,0 +1,39 @@
+// The one place that knows which LibTorch we are built against. Debian 12 ships
+// LibTorch 1.13 (CPU); the GPU machine has LibTorch 2.x with CUDA. Everything
+// version-dependent goes through here.
+#pragma once
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#define BLT_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace blt::compat {
+
+// True when at::scaled_dot_product_attention (flash / memory-efficient kernels) exists.
+constexpr bool kHasSdpa = BLT_TORCH_AT_LEAST(2, 0);
+
+// softmax(q k^T * scale + mask) v over the last two dims of [..., L, D] tensors.
+// `causal` applies a lower-triangular mask; `mask` (optional) is boolean, true =
+// attend, broadcastable to [..., Lq, Lk]. Never pass both (callers fold causality
+// into the mask when they need a custom one).
+inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const c10::optional<torch::Tensor>& mask, bool causal, double scale) {
+#if BLT_TORCH_AT_LEAST(2, 1)
+  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, causal, scale);
+#else
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
+  const auto lq = q.size(-2), lk = k.size(-2);
+  if (causal) {
+    auto allowed = torch::ones({lq, lk}, q.options().dtype(torch::kBool)).tril(lk - lq);
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  }
+  if (mask) scores = scores.masked_fill(mask->logical_not(), -std::numeric_limits<double>::infinity());
+  // Rows with no allowed key (possible with padding masks) give zeros, not NaN.
+  const auto acc = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto probs = torch::nan_to_num(torch::softmax(scores.to(acc), -1), 0.0).to(v.scalar_type());
+  return torch::matmul(probs, v);
+#endif
+}
+
+}  // namespace blt::compat
