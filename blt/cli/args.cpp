@@ -15,6 +15,10 @@ ArgParser& ArgParser::positional(const char* name, const char* help, std::string
   positionals_.push_back({name, help, out, required});
   return *this;
 }
+ArgParser& ArgParser::positionals(const char* name, const char* help, std::vector<std::string>* out) {
+  positionals_.push_back({name, help, out, true});
+  return *this;
+}
 ArgParser& ArgParser::option(const char* name, const char* help, std::string* out) {
   options_.push_back({name, help, out});
   return *this;
@@ -72,6 +76,7 @@ void ArgParser::assign(const Spec& spec, const std::string& value) const {
 
 bool ArgParser::parse(const std::vector<std::string>& args) {
   std::size_t next_positional = 0;
+  bool list_given = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -102,16 +107,24 @@ bool ArgParser::parse(const std::vector<std::string>& args) {
     }
     if (next_positional >= positionals_.size())
       fail("blt {}: unexpected argument '{}' (see blt {} --help)", command_, arg, command_);
-    assign(positionals_[next_positional++], arg);
+    const Spec& spec = positionals_[next_positional];
+    assign(spec, arg);
+    // A list positional keeps taking arguments; it counts as given from its first one.
+    if (!std::holds_alternative<std::vector<std::string>*>(spec.target)) ++next_positional;
+    else list_given = true;
   }
-  for (std::size_t p = next_positional; p < positionals_.size(); ++p)
+  for (std::size_t p = next_positional + (list_given ? 1 : 0); p < positionals_.size(); ++p)
     if (positionals_[p].required) fail("blt {}: missing argument {} (see blt {} --help)", command_, positionals_[p].name, command_);
   return true;
 }
 
 std::string ArgParser::usage() const {
   std::string out = fmt::format("usage: blt {}", command_);
-  for (const auto& p : positionals_) out += p.required ? " " + p.name : " [" + p.name + "]";
+  for (const auto& p : positionals_) {
+    const bool list = std::holds_alternative<std::vector<std::string>*>(p.target);
+    out += p.required ? " " + p.name : " [" + p.name + "]";
+    if (list) out += "...";
+  }
   if (!options_.empty()) out += " [options]";
   out += "\n\n" + summary_ + "\n";
   if (!positionals_.empty()) {

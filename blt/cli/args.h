@@ -13,6 +13,8 @@ class ArgParser {
   ArgParser(std::string command, std::string summary);
 
   ArgParser& positional(const char* name, const char* help, std::string* out, bool required = true);
+  // All remaining positional arguments (at least one); must be the last positional.
+  ArgParser& positionals(const char* name, const char* help, std::vector<std::string>* out);
   ArgParser& option(const char* name, const char* help, std::string* out);
   ArgParser& option(const char* name, const char* help, int64_t* out);
   ArgParser& option(const char* name, const char* help, double* out);

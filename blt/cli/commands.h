@@ -8,5 +8,7 @@ namespace blt::cli {
 using Args = std::vector<std::string>;
 
 int config_show(const Args& args);
+int preprocess(const Args& args);
+int data_stats(const Args& args);
 
 }  // namespace blt::cli

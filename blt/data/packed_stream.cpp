@@ -1,0 +1,84 @@
+#include "blt/data/packed_stream.h"
+
+#include <algorithm>
+
+#include "blt/core/checksum.h"
+#include "blt/core/error.h"
+#include "blt/data/byte_ids.h"
+
+namespace blt::data {
+
+std::vector<uint32_t> shuffled_order(uint64_t n, uint64_t seed) {
+  std::vector<uint32_t> order(n);
+  for (uint64_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
+  uint64_t state = splitmix64(seed);
+  for (uint64_t i = n; i > 1; --i) {
+    state += 0x9E3779B97F4A7C15ull;
+    // Multiply-shift maps a 64-bit draw onto [0, i); the bias is below 2^-32 for any corpus here.
+    const auto j = static_cast<uint64_t>((static_cast<unsigned __int128>(splitmix64(state)) * i) >> 64);
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+PackedStream::PackedStream(std::shared_ptr<const ShardSet> corpus, uint64_t seed, bool shuffle)
+    : corpus_(std::move(corpus)), seed_(seed), shuffle_(shuffle) {
+  if (corpus_->num_docs() >= (1ull << 32)) fail("corpus '{}' has more than 2^32 documents", corpus_->spec());
+  epoch_ids_ = corpus_->num_bytes() + 2 * corpus_->num_docs();
+}
+
+std::shared_ptr<const PackedStream::EpochPlan> PackedStream::plan(uint64_t epoch) const {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& p : cache_)
+      if (p->epoch == epoch) return p;
+  }
+  auto p = std::make_shared<EpochPlan>();
+  p->epoch = epoch;
+  const uint64_t n = corpus_->num_docs();
+  if (shuffle_) {
+    p->order = shuffled_order(n, seed_ * 0x100000001B3ull + epoch);
+  } else {
+    p->order.resize(n);
+    for (uint64_t i = 0; i < n; ++i) p->order[i] = static_cast<uint32_t>(i);
+  }
+  p->starts.resize(n + 1);
+  p->starts[0] = 0;
+  for (uint64_t i = 0; i < n; ++i) p->starts[i + 1] = p->starts[i] + corpus_->doc_size(p->order[i]) + 2;
+  std::lock_guard<std::mutex> lock(mutex_);
+  cache_.push_back(p);
+  if (cache_.size() > 2) cache_.erase(cache_.begin());
+  return p;
+}
+
+void PackedStream::read(uint64_t position, uint64_t count, int64_t* out) const {
+  while (count > 0) {
+    const uint64_t epoch = position / epoch_ids_;
+    uint64_t offset = position % epoch_ids_;
+    const auto p = plan(epoch);
+    auto entry = static_cast<uint64_t>(std::upper_bound(p->starts.begin(), p->starts.end(), offset) -
+                                       p->starts.begin()) - 1;
+    while (count > 0 && entry < p->order.size()) {
+      const std::string_view doc = corpus_->doc(p->order[entry]);
+      const uint64_t span = doc.size() + 2;
+      uint64_t k = offset - p->starts[entry];  // 0 = BOS, 1..size = bytes, size + 1 = EOS
+      if (k == 0 && count > 0) {
+        *out++ = kBosId;
+        ++k, --count, ++position;
+      }
+      const uint64_t bytes = std::min<uint64_t>(count, k <= doc.size() ? doc.size() + 1 - k : 0);
+      const auto* src = reinterpret_cast<const uint8_t*>(doc.data()) + (k - 1);
+      for (uint64_t i = 0; i < bytes; ++i) out[i] = byte_to_id(src[i]);
+      out += bytes, k += bytes, count -= bytes, position += bytes;
+      if (k == span - 1 && count > 0) {
+        *out++ = kEosId;
+        --count, ++position;
+      }
+      offset = position % epoch_ids_;
+      ++entry;
+      if (offset == 0) break;  // crossed into the next epoch
+    }
+  }
+}
+
+}  // namespace blt::data
