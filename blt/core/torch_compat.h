@@ -37,3 +37,23 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, c
 }
 
 }  // namespace blt::compat
+
+// ---- c10d (distributed) ----------------------------------------------------
+// LibTorch 2.x splits a process group into ProcessGroup (front) and Backend
+// (Gloo, NCCL); 1.13 has the backends derive from ProcessGroup directly. Both
+// expose the same collective calls, so blt holds the backend through this alias.
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#if BLT_TORCH_AT_LEAST(2, 0)
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#endif
+
+namespace blt::compat {
+#if BLT_TORCH_AT_LEAST(2, 0)
+using CommBackend = c10d::Backend;
+#else
+using CommBackend = c10d::ProcessGroup;
+#endif
+using CommWork = c10d::Work;
+// Gloo in LibTorch 1.13 implements neither reduce-scatter nor the flat all-gather.
+constexpr bool kGlooHasFlatCollectives = BLT_TORCH_AT_LEAST(2, 4);
+}  // namespace blt::compat

@@ -1,0 +1,128 @@
+#include "blt/dist/comm.h"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include "blt/core/error.h"
+
+namespace blt::dist {
+
+Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout)
+    : rank_(env.rank), world_size_(env.world_size), timeout_(timeout) {
+  if (world_size_ == 1) return;
+  c10d::TCPStoreOptions store_options;
+  store_options.port = static_cast<uint16_t>(env.master_port);
+  store_options.isServer = env.rank == 0;
+  store_options.numWorkers = env.world_size;
+  store_options.timeout = timeout;
+  try {
+    store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+  } catch (const std::exception& e) {
+    fail("rank {}: rendezvous at {}:{} failed within {} s: {}", env.rank, env.master_addr, env.master_port,
+         timeout.count() / 1000, e.what());
+  }
+  auto prefixed = c10::make_intrusive<c10d::PrefixStore>("blt", store_);
+  if (device.is_cuda()) {
+#ifdef USE_C10D_NCCL
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, rank_, world_size_, options);
+    backend_name_ = "nccl";
+    native_flat_ = true;
+#else
+    fail("this blt was built without NCCL; CUDA training across processes needs it");
+#endif
+  } else {
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+    backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank_, world_size_, options);
+    backend_name_ = "gloo";
+    native_flat_ = compat::kGlooHasFlatCollectives;
+  }
+}
+
+void Comm::wait(const c10::intrusive_ptr<compat::CommWork>& work) {
+  try {
+    if (!work->wait(timeout_)) fail("rank {}: a collective did not finish within {} s", rank_, timeout_.count() / 1000);
+  } catch (const blt::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("rank {}: collective failed (a peer died or timed out after {} s): {}", rank_, timeout_.count() / 1000,
+         e.what());
+  }
+}
+
+c10::intrusive_ptr<compat::CommWork> Comm::all_reduce_sum_async(torch::Tensor& t) {
+  std::vector<torch::Tensor> tensors{t};
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp::SUM;
+  return backend_->allreduce(tensors, options);
+}
+
+void Comm::all_reduce_sum_(torch::Tensor& t) {
+  if (!distributed()) return;
+  wait(all_reduce_sum_async(t));
+}
+
+void Comm::all_reduce_max_(torch::Tensor& t) {
+  if (!distributed()) return;
+  std::vector<torch::Tensor> tensors{t};
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp::MAX;
+  wait(backend_->allreduce(tensors, options));
+}
+
+void Comm::broadcast_(torch::Tensor& t, int root) {
+  if (!distributed()) return;
+  std::vector<torch::Tensor> tensors{t};
+  c10d::BroadcastOptions options;
+  options.rootRank = root;
+  wait(backend_->broadcast(tensors, options));
+}
+
+torch::Tensor Comm::reduce_scatter_sum(const torch::Tensor& flat) {
+  if (flat.numel() % world_size_ != 0)
+    fail("reduce_scatter: {} elements do not split over {} ranks", flat.numel(), world_size_);
+  const int64_t n = flat.numel() / world_size_;
+  if (!distributed()) return flat.clone();
+  if (native_flat_) {
+    auto out = torch::empty({n}, flat.options());
+    auto input = flat.contiguous();
+    c10d::ReduceScatterOptions options;
+    options.reduceOp = c10d::ReduceOp::SUM;
+    wait(backend_->_reduce_scatter_base(out, input, options));
+    return out;
+  }
+  // Same result through an all-reduce: each rank keeps its chunk of the sum.
+  auto sum = flat.contiguous().clone();
+  all_reduce_sum_(sum);
+  return sum.narrow(0, rank_ * n, n).clone();
+}
+
+torch::Tensor Comm::all_gather(const torch::Tensor& chunk) {
+  if (!distributed()) return chunk.clone();
+  auto input = chunk.contiguous();
+  if (native_flat_) {
+    auto out = torch::empty({chunk.numel() * world_size_}, chunk.options());
+    wait(backend_->_allgather_base(out, input));
+    return out;
+  }
+  std::vector<std::vector<torch::Tensor>> outputs(1);
+  for (int r = 0; r < world_size_; ++r) outputs[0].push_back(torch::empty_like(input));
+  std::vector<torch::Tensor> inputs{input};
+  wait(backend_->allgather(outputs, inputs));
+  return torch::cat(outputs[0]).view({-1});
+}
+
+void Comm::barrier() {
+  if (!distributed()) return;
+  // A tiny all-reduce: unlike c10d's barrier it takes our timeout and needs no device guess.
+  auto t = torch::zeros({1});
+  all_reduce_sum_(t);
+}
+
+}  // namespace blt::dist

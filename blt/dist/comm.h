@@ -1,0 +1,55 @@
+// Collectives for training: a c10d process group (NCCL on CUDA, Gloo on CPU)
+// behind the few operations the trainer needs. Every blocking wait has the
+// configured timeout, so a dead or hung peer becomes an error, not a hang.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "blt/core/torch_compat.h"
+#include "blt/dist/launch_env.h"
+
+namespace c10d {
+class Store;
+}
+
+namespace blt::dist {
+
+class Comm {
+ public:
+  // One process: every collective is the identity.
+  Comm() = default;
+  // Joins the job described by `env` over `device`'s backend.
+  Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout);
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  bool is_main() const { return rank_ == 0; }
+  bool distributed() const { return world_size_ > 1; }
+  const std::string& backend_name() const { return backend_name_; }
+
+  // Asynchronous: returned work is waited for with wait().
+  c10::intrusive_ptr<compat::CommWork> all_reduce_sum_async(torch::Tensor& t);
+  void wait(const c10::intrusive_ptr<compat::CommWork>& work);
+
+  void all_reduce_sum_(torch::Tensor& t);
+  void all_reduce_max_(torch::Tensor& t);
+  void broadcast_(torch::Tensor& t, int root = 0);
+  // flat [world * n] -> this rank's sum-reduced chunk [n].
+  torch::Tensor reduce_scatter_sum(const torch::Tensor& flat);
+  // this rank's chunk [n] -> concatenation of every rank's chunk [world * n].
+  torch::Tensor all_gather(const torch::Tensor& chunk);
+  void barrier();
+
+ private:
+  int rank_ = 0, world_size_ = 1;
+  std::string backend_name_ = "none";
+  bool native_flat_ = false;  // backend has reduce-scatter / flat all-gather
+  std::chrono::milliseconds timeout_{0};
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<compat::CommBackend> backend_;
+};
+
+}  // namespace blt::dist

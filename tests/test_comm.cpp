@@ -1,0 +1,93 @@
+#include <thread>
+
+#include "blt/dist/comm.h"
+#include "helpers.h"
+
+using blt::dist::Comm;
+using blt::dist::LaunchEnv;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Runs body(comm) on `world` Gloo ranks, each a thread of this process.
+template <class Body>
+void on_ranks(int world, int port, Body body) {
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(world);
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        LaunchEnv env;
+        env.rank = r;
+        env.world_size = world;
+        env.master_port = port;
+        Comm comm(env, torch::kCPU, std::chrono::seconds(30));
+        body(comm);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < world; ++r) {
+    INFO("rank " << r << ": " << errors[r]);
+    CHECK(errors[r].empty());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("comm: collectives over Gloo agree with their definitions", "[dist]") {
+  const int world = 3;
+  std::vector<torch::Tensor> reduced(world), gathered(world), scattered(world), broadcast(world);
+  on_ranks(world, 29611, [&](Comm& comm) {
+    const int r = comm.rank();
+    auto t = torch::arange(6, torch::kFloat) * (r + 1);
+    comm.all_reduce_sum_(t);
+    reduced[r] = t;
+    gathered[r] = comm.all_gather(torch::full({2}, float(r)));
+    scattered[r] = comm.reduce_scatter_sum(torch::arange(6, torch::kFloat) + r);
+    auto b = torch::full({3}, float(r + 10));
+    comm.broadcast_(b, 1);
+    broadcast[r] = b;
+    comm.barrier();
+  });
+  for (int r = 0; r < world; ++r) {
+    CHECK(torch::equal(reduced[r], torch::arange(6, torch::kFloat) * 6));
+    CHECK(torch::equal(gathered[r], torch::tensor({0.f, 0.f, 1.f, 1.f, 2.f, 2.f})));
+    // Sum over ranks of (arange(6) + r) = 3 * arange(6) + 3; rank r keeps elements [2r, 2r + 2).
+    CHECK(torch::equal(scattered[r], (torch::arange(6, torch::kFloat) * 3 + 3).narrow(0, 2 * r, 2)));
+    CHECK(torch::equal(broadcast[r], torch::full({3}, 11.f)));
+  }
+}
+
+TEST_CASE("comm: one process needs no process group", "[dist]") {
+  Comm comm;
+  auto t = torch::ones({4});
+  comm.all_reduce_sum_(t);
+  CHECK(torch::equal(t, torch::ones({4})));
+  CHECK(torch::equal(comm.reduce_scatter_sum(torch::arange(4)), torch::arange(4)));
+  CHECK_FALSE(comm.distributed());
+}
+
+TEST_CASE("launch env: torchrun variables are read and checked", "[dist]") {
+  setenv("RANK", "1", 1);
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", "29123", 1);
+  unsetenv("LOCAL_RANK");
+  unsetenv("LOCAL_WORLD_SIZE");
+  auto env = blt::dist::launch_env_from_environment();
+  CHECK(env.rank == 1);
+  CHECK(env.world_size == 2);
+  CHECK(env.local_rank == 1);
+  CHECK(env.master_port == 29123);
+  setenv("RANK", "2", 1);
+  REQUIRE_THROWS_WITH(blt::dist::launch_env_from_environment(), Contains("RANK='2' must be an integer in [0, 1]"));
+  setenv("RANK", "0", 1);
+  unsetenv("MASTER_PORT");
+  REQUIRE_THROWS_WITH(blt::dist::launch_env_from_environment(), Contains("MASTER_PORT is not set"));
+  for (const char* v : {"RANK", "WORLD_SIZE", "MASTER_ADDR"}) unsetenv(v);
+  env = blt::dist::launch_env_from_environment();
+  CHECK(env.world_size == 1);
+}
