@@ -57,3 +57,47 @@ using CommWork = c10d::Work;
 // Gloo in LibTorch 1.13 implements neither reduce-scatter nor the flat all-gather.
 constexpr bool kGlooHasFlatCollectives = BLT_TORCH_AT_LEAST(2, 4);
 }  // namespace blt::compat
+
+// ---- autocast ----------------------------------------------------------------
+#include <ATen/autocast_mode.h>
+
+namespace blt::compat {
+
+// bf16 (or other) autocast on CUDA for the guard's lifetime; a no-op when disabled.
+class CudaAutocast {
+ public:
+  CudaAutocast(bool enabled, at::ScalarType dtype) : enabled_(enabled) {
+    if (!enabled_) return;
+#if BLT_TORCH_AT_LEAST(2, 4)
+    previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+    previous_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+  }
+  ~CudaAutocast() {
+    if (!enabled_) return;
+#if BLT_TORCH_AT_LEAST(2, 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, previous_);
+    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
+#else
+    at::autocast::set_enabled(previous_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+#endif
+    at::autocast::clear_cache();  // drop the casted weight copies of this step
+  }
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  bool enabled_;
+  bool previous_ = false;
+  at::ScalarType previous_dtype_ = at::kBFloat16;
+};
+
+}  // namespace blt::compat

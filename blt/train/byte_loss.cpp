@@ -1,0 +1,32 @@
+#include "blt/train/byte_loss.h"
+
+#include <cmath>
+
+#include "blt/data/byte_ids.h"
+
+namespace blt::train {
+
+double LossSums::bits_per_byte() const { return bytes > 0 ? text_nats / std::log(2.0) / bytes : 0.0; }
+
+TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets) {
+  const auto vocab = logits.size(-1);
+  const auto flat_targets = targets.reshape({-1});
+  const auto per_target = torch::nn::functional::cross_entropy(
+      logits.reshape({-1, vocab}).to(torch::kFloat), flat_targets,
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(data::kIgnoreId).reduction(torch::kNone));
+  TokenLoss out;
+  out.loss_sum = per_target.sum();
+  torch::NoGradGuard no_grad;
+  const auto detached = per_target.detach().to(torch::kDouble);
+  const auto is_byte = flat_targets >= data::kByteOffset;
+  const auto is_text = is_byte.logical_or(flat_targets == data::kEosId);
+  // One transfer for the four numbers.
+  const auto sums = torch::stack({detached.sum(), (flat_targets != data::kIgnoreId).sum().to(torch::kDouble),
+                                  (detached * is_text).sum(), is_byte.sum().to(torch::kDouble)})
+                        .cpu();
+  const auto* s = sums.data_ptr<double>();
+  out.sums = {s[0], s[1], s[2], s[3]};
+  return out;
+}
+
+}  // namespace blt::train

@@ -1,0 +1,34 @@
+// Next-id cross-entropy and its bits-per-byte accounting, shared by training
+// and evaluation.
+//
+// BPB = (nats of every byte and EOS target) / ln 2 / (number of byte targets).
+// EOS is predicted and priced (knowing where a document ends is part of
+// modelling it) but is not a byte; BOS targets (always after EOS) are left
+// out of both; padding (-1) carries nothing.
+#pragma once
+#include <cstdint>
+
+#include <torch/torch.h>
+
+namespace blt::train {
+
+struct LossSums {
+  double nats = 0;        // over all non-padding targets (what training minimises)
+  double targets = 0;
+  double text_nats = 0;   // over byte and EOS targets (numerator of BPB, in nats)
+  double bytes = 0;       // byte targets (denominator of BPB)
+
+  void add(const LossSums& o) { nats += o.nats, targets += o.targets, text_nats += o.text_nats, bytes += o.bytes; }
+  double mean_loss() const { return targets > 0 ? nats / targets : 0.0; }
+  double bits_per_byte() const;
+};
+
+struct TokenLoss {
+  torch::Tensor loss_sum;  // scalar, differentiable: summed nats over non-padding targets
+  LossSums sums;            // detached numbers of the same batch
+};
+
+// logits [B, L, V], targets int64 [B, L] (-1 = padding).
+TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets);
+
+}  // namespace blt::train

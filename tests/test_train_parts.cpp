@@ -1,0 +1,114 @@
+#include <cmath>
+
+#include "blt/core/files.h"
+#include "blt/data/byte_ids.h"
+#include "blt/train/adamw.h"
+#include "blt/train/byte_loss.h"
+#include "blt/train/checkpoint_store.h"
+#include "blt/train/lr_schedule.h"
+#include "helpers.h"
+
+using namespace blt::train;
+using blt::test::TempDir;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+TEST_CASE("lr schedule: linear warmup then cosine down to the floor", "[train]") {
+  const double peak = 1e-3;
+  CHECK(learning_rate(0, 100, peak, 10, 0.1) == Approx(peak / 10));
+  CHECK(learning_rate(9, 100, peak, 10, 0.1) == Approx(peak));
+  CHECK(learning_rate(10, 100, peak, 10, 0.1) == Approx(peak));
+  CHECK(learning_rate(99, 100, peak, 10, 0.1) == Approx(0.1 * peak));
+  // Halfway through the decay the cosine is at its midpoint.
+  CHECK(learning_rate(10 + 89 / 2.0, 100, peak, 10, 0.1) == Approx(peak * (0.1 + 0.9 * 0.5)).epsilon(0.02));
+  for (int64_t s = 11; s < 100; ++s) CHECK(learning_rate(s, 100, peak, 10, 0.1) <= learning_rate(s - 1, 100, peak, 10, 0.1));
+  CHECK(learning_rate(0, 1, peak, 0, 0.0) == Approx(peak));
+}
+
+TEST_CASE("adamw: matches torch::optim::AdamW step for step", "[train]") {
+  torch::manual_seed(3);
+  auto a = torch::randn({5, 4}).requires_grad_(true);
+  auto b = torch::randn({4}).requires_grad_(true);
+  auto a_ref = a.detach().clone().requires_grad_(true);
+  auto b_ref = b.detach().clone().requires_grad_(true);
+  OptimizerConfig config;
+  config.lr = 1e-2;
+  config.weight_decay = 0.1;
+  AdamW ours({{"a", a, true}, {"b", b, false}}, config);
+  torch::optim::AdamW reference_decay({a_ref}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
+  torch::optim::AdamW reference_plain({b_ref}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.0));
+  for (int step = 0; step < 5; ++step) {
+    const auto x = torch::randn({3, 5});
+    const auto loss = (torch::matmul(x, a) + b).pow(2).sum();
+    const auto loss_ref = (torch::matmul(x, a_ref) + b_ref).pow(2).sum();
+    a.mutable_grad() = torch::Tensor();
+    b.mutable_grad() = torch::Tensor();
+    reference_decay.zero_grad();
+    reference_plain.zero_grad();
+    loss.backward();
+    loss_ref.backward();
+    ours.step(1e-2);
+    reference_decay.step();
+    reference_plain.step();
+    CHECK(torch::allclose(a, a_ref, 1e-6, 1e-7));
+    CHECK(torch::allclose(b, b_ref, 1e-6, 1e-7));
+  }
+  CHECK(ours.steps() == 5);
+}
+
+TEST_CASE("adamw: state round trips and mismatches are named", "[train]") {
+  auto w = torch::ones({2, 3}).requires_grad_(true);
+  OptimizerConfig config;
+  AdamW opt({{"w", w, true}}, config);
+  w.mutable_grad() = torch::full({2, 3}, 0.5);
+  opt.step(0.1);
+  const auto state = opt.state();
+  auto w2 = torch::ones({2, 3}).requires_grad_(true);
+  AdamW again({{"w", w2, true}}, config);
+  again.load_state(state, "ckpt");
+  CHECK(again.steps() == 1);
+  CHECK(torch::equal(again.state().at("exp_avg.w"), state.at("exp_avg.w")));
+  auto other = torch::ones({3, 3}).requires_grad_(true);
+  AdamW wrong({{"w", other, true}}, config);
+  REQUIRE_THROWS_WITH(wrong.load_state(state, "ckpt"), Contains("ckpt: optimizer tensor 'exp_avg.w' has shape [2, 3]"));
+  AdamW missing({{"v", other, true}}, config);
+  REQUIRE_THROWS_WITH(missing.load_state(state, "ckpt"), Contains("no tensor 'exp_avg.v'"));
+}
+
+TEST_CASE("byte loss: BPB counts byte and EOS nats over byte targets", "[train]") {
+  using namespace blt::data;
+  // Uniform logits: every target costs ln(V) nats.
+  const int64_t V = kVocabSize;
+  const auto logits = torch::zeros({1, 5, V});
+  const auto targets = torch::tensor({kByteOffset + 65, kByteOffset + 66, kEosId, kBosId, kIgnoreId}).view({1, 5});
+  const auto out = token_loss(logits, targets);
+  const double lnv = std::log(double(V));
+  CHECK(out.sums.targets == 4);
+  CHECK(out.sums.nats == Approx(4 * lnv));
+  CHECK(out.sums.text_nats == Approx(3 * lnv));
+  CHECK(out.sums.bytes == 2);
+  CHECK(out.sums.bits_per_byte() == Approx(3 * lnv / std::log(2.0) / 2));
+  CHECK(out.loss_sum.item<double>() == Approx(4 * lnv));
+}
+
+TEST_CASE("checkpoint store: only complete checkpoints are visible and the newest K are kept", "[train][checkpoint]") {
+  TempDir dir;
+  CheckpointStore store(dir / "ckpt");
+  CHECK_FALSE(store.latest().has_value());
+  for (int64_t step : {10, 20, 30}) {
+    const auto staging = store.begin(step);
+    blt::test::write_file(staging + "/x", std::to_string(step));
+    store.publish(step, 2);
+  }
+  REQUIRE(store.latest().has_value());
+  CHECK(fs::path(*store.latest()).filename() == "step-00000030");
+  CHECK_FALSE(fs::exists(dir / "ckpt/step-00000010"));
+  CHECK(fs::exists(dir / "ckpt/step-00000020"));
+  // A crash while writing step 40 (staging left behind) changes nothing visible.
+  blt::test::write_file(store.begin(40) + "/x", "partial");
+  CHECK(fs::path(*store.latest()).filename() == "step-00000030");
+  store.remove_incomplete();
+  CHECK_FALSE(fs::exists(store.staging_dir(40)));
+  blt::write_file_atomic(dir / "ckpt/latest", "garbage\n");
+  REQUIRE_THROWS_WITH(store.latest(), Contains("names 'garbage'"));
+}
