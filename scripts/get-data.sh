@@ -74,7 +74,7 @@ apt_download() {
   local opts=(-q)
   # As root apt drops to the _apt user, which cannot write into our directory.
   [ "$(id -u)" -eq 0 ] && opts+=(-o APT::Sandbox::User=root)
-  (cd "$debs" && apt-get download "${opts[@]}" "$@")
+  (cd "$debs" && apt-get download "${opts[@]}" "$@" >&2)
 }
 
 # Downloads the packages not yet in data/raw/debs (all of them with --force).
@@ -112,9 +112,13 @@ have() {
   return 1
 }
 
-check_utf8() {
+# Output $1.tmp must be UTF-8 JSON lines (or, with a second argument, UTF-8 text);
+# then it becomes $1.
+finish() {
   local err
-  err=$(iconv -f UTF-8 -t UTF-8 "$1" 2>&1 >/dev/null) || die "$1 is not valid UTF-8: $err"
+  err=$(iconv -f UTF-8 -t UTF-8 "$1.tmp" 2>&1 >/dev/null) || die "$1.tmp is not valid UTF-8: $err"
+  if [ $# -eq 1 ]; then scripts/check-jsonl.sh "$1.tmp" >/dev/null || die "$1.tmp is malformed"; fi
+  mv "$1.tmp" "$1"
 }
 
 # Lists files of directory $1 matching find's remaining arguments, sorted.
@@ -123,7 +127,7 @@ list_files() { local dir=$1; shift; find "$dir" -type f "$@" | sort; }
 # ---------------------------------------------------------------- english: GCIDE
 
 # Documents hold consecutive dictionary entries until they reach this many bytes
-# (median entry ~200 bytes; see data/README.md). 0 = one entry per document.
+# (median entry 171 bytes; see data/README.md). 0 = one entry per document.
 gcide_group_bytes=2048
 
 build_english() {
@@ -138,8 +142,7 @@ build_english() {
     sed -e 's/market\x92s/market\xe2\x80\x99s/' -e 's/fa\xe7ade/fa\xc3\xa7ade/' \
         -e 's/haven\xb9t/haven\xe2\x80\x99t/' > "$out.tmp"
   rm -f "$raw/gcide.ranges.tmp"
-  check_utf8 "$out.tmp"
-  mv "$out.tmp" "$out"
+  finish "$out"
 }
 
 # ---------------------------------------------------------------- multilingual: fortunes
@@ -187,8 +190,7 @@ build_multilingual() {
     done
   done
   awk -f "$lib/jsonl.awk" -f "$lib/fortunes.awk" "${args[@]}" > "$out.tmp"
-  check_utf8 "$out.tmp"
-  mv "$out.tmp" "$out"
+  finish "$out"
 }
 
 # ---------------------------------------------------------------- code: Linux C sources
@@ -224,8 +226,7 @@ build_code() {
     done
   fi
   awk -f "$lib/jsonl.awk" -f "$lib/files.awk" "prefix=$src/$kernel/" "${files[@]}" > "$out.tmp"
-  check_utf8 "$out.tmp"
-  mv "$out.tmp" "$out"
+  finish "$out"
 }
 
 # ---------------------------------------------------------------- words
@@ -235,8 +236,7 @@ build_words() {
   fetch_debs wamerican-huge
   unpack wamerican-huge
   cp "$ext/wamerican-huge/usr/share/dict/american-english-huge" "$out.tmp"
-  check_utf8 "$out.tmp"
-  mv "$out.tmp" "$out"
+  finish "$out" text
 }
 
 have "$raw/english.jsonl" || build_english
