@@ -10,5 +10,6 @@ using Args = std::vector<std::string>;
 int config_show(const Args& args);
 int preprocess(const Args& args);
 int data_stats(const Args& args);
+int model_info(const Args& args);
 
 }  // namespace blt::cli

@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"preprocess", "turn text, directories, JSON lines (optionally gzip'd) into byte shards", blt::cli::preprocess},
     {"data stats", "documents, bytes, byte entropy and script mix of shards", blt::cli::data_stats},
     {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
+    {"model info", "parameter counts per component of a model config", blt::cli::model_info},
 };
 
 void print_help() {
