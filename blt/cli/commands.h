@@ -8,5 +8,6 @@ namespace blt::cli {
 using Args = std::vector<std::string>;
 
 int config_show(const Args& args);
+int model_info(const Args& args);
 
 }  // namespace blt::cli

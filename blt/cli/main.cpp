@@ -20,6 +20,7 @@ const Command kCommands[] = {
 
 
     {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
+    {"model info", "parameter counts per component of a model config", blt::cli::model_info},
 };
 
 void print_help() {

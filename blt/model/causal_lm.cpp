@@ -1,0 +1,58 @@
+#include "blt/model/causal_lm.h"
+
+#include "blt/core/error.h"
+#include "blt/model/blt_model.h"
+#include "blt/model/init.h"
+#include "blt/model/transformer_lm.h"
+
+namespace blt::model {
+
+std::shared_ptr<CausalLM> build_model(const ModelConfig& config) {
+  config.validate();
+  std::shared_ptr<CausalLM> model;
+  if (config.type == "blt") model = std::make_shared<BltModel>(config);
+  else model = std::make_shared<TransformerLM>(config);
+  init_weights(*model);
+  return model;
+}
+
+ParameterGroups parameter_groups(const torch::nn::Module& model) {
+  ParameterGroups groups;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    auto& group = item.value().dim() >= 2 ? groups.decay : groups.no_decay;
+    group.emplace_back(item.key(), item.value());
+  }
+  return groups;
+}
+
+int64_t count_parameters(const torch::nn::Module& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters(/*recurse=*/true)) n += p.numel();
+  return n;
+}
+
+std::vector<ComponentCount> count_by_prefix(const torch::nn::Module& model,
+                                            const std::vector<std::pair<std::string, std::string>>& component_prefixes) {
+  std::vector<ComponentCount> counts;
+  auto slot = [&](const std::string& component) -> int64_t& {
+    for (auto& c : counts)
+      if (c.component == component) return c.parameters;
+    counts.push_back({component, 0});
+    return counts.back().parameters;
+  };
+  for (const auto& [component, prefix] : component_prefixes) slot(component);
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    bool matched = false;
+    for (const auto& [component, prefix] : component_prefixes) {
+      if (item.key().rfind(prefix, 0) == 0) {
+        slot(component) += item.value().numel();
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) fail("parameter '{}' belongs to no component", item.key());
+  }
+  return counts;
+}
+
+}  // namespace blt::model

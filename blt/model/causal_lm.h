@@ -1,0 +1,56 @@
+// What the trainer sees of every model type: a causal LM over ids that returns
+// next-id logits, reports its parameter counts per component and splits its
+// parameters into weight-decay groups.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "blt/model/model_config.h"
+
+namespace blt::model {
+
+struct ModelInput {
+  torch::Tensor tokens;         // int64 [B, L]
+  torch::Tensor patch_lengths;  // int64 [B, P] (blt only; undefined = computed by the model's patcher)
+};
+
+struct ComponentCount {
+  std::string component;
+  int64_t parameters;
+};
+
+struct ParameterGroups {
+  std::vector<std::pair<std::string, torch::Tensor>> decay;     // matrices (linear weights, embeddings)
+  std::vector<std::pair<std::string, torch::Tensor>> no_decay;  // vectors (norm scales)
+};
+
+class CausalLM : public torch::nn::Module {
+ public:
+  explicit CausalLM(ModelConfig config) : config_(std::move(config)) {}
+  // Logits [B, L, vocab] for predicting the id after each position.
+  virtual torch::Tensor forward(const ModelInput& input) = 0;
+  // Parameters per component, in a fixed order; they sum to the model's total.
+  virtual std::vector<ComponentCount> parameter_counts() const = 0;
+  const ModelConfig& config() const { return config_; }
+
+ protected:
+  ModelConfig config_;
+};
+
+// Validates the config and builds an initialised model of its type.
+std::shared_ptr<CausalLM> build_model(const ModelConfig& config);
+
+ParameterGroups parameter_groups(const torch::nn::Module& model);
+
+int64_t count_parameters(const torch::nn::Module& model);
+
+// Sums the parameters whose names start with each prefix (first match wins),
+// in the order given; a parameter matching none of them is an error.
+std::vector<ComponentCount> count_by_prefix(const torch::nn::Module& model,
+                                            const std::vector<std::pair<std::string, std::string>>& component_prefixes);
+
+}  // namespace blt::model

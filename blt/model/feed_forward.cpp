@@ -1,0 +1,19 @@
+#include "blt/model/feed_forward.h"
+
+namespace blt::model {
+
+namespace {
+torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); }
+}  // namespace
+
+FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
+  gate_proj = register_module("gate_proj", linear(dim, hidden));
+  up_proj = register_module("up_proj", linear(dim, hidden));
+  down_proj = register_module("down_proj", linear(hidden, dim));
+}
+
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
+
+}  // namespace blt::model

@@ -1,0 +1,22 @@
+#include "blt/model/global_transformer.h"
+
+namespace blt::model {
+
+GlobalTransformerImpl::GlobalTransformerImpl(const ModelConfig& config) : shape_(config.global) {
+  const int64_t in = config.cross_attn_k * config.local_encoder.dim;
+  if (in != shape_.dim)
+    token_embedding_projection = register_module(
+        "token_embedding_projection", torch::nn::Linear(torch::nn::LinearOptions(in, shape_.dim).bias(false)));
+  layers = register_module("layers", make_layers(shape_));
+}
+
+torch::Tensor GlobalTransformerImpl::forward(const torch::Tensor& patch_states) {
+  auto h = token_embedding_projection ? token_embedding_projection(patch_states) : patch_states;
+  auto rope = rope_for(shape_, h.size(1), h.scalar_type(), h.device());
+  AttentionPattern causal;
+  causal.window = shape_.sliding_window;
+  for (const auto& layer : *layers) h = layer->as<TransformerLayer>()->forward(h, rope, causal);
+  return h;
+}
+
+}  // namespace blt::model

@@ -1,0 +1,36 @@
+#include "blt/model/local_decoder.h"
+
+namespace blt::model {
+
+LocalDecoderImpl::LocalDecoderImpl(const ModelConfig& config)
+    : shape_(config.local_decoder), k_(config.cross_attn_k), all_layers_(config.cross_attn_all_decoder_layers) {
+  layers = register_module("layers", make_layers(shape_));
+  patch_embedding_projection = register_module(
+      "patch_embedding_projection",
+      torch::nn::Linear(torch::nn::LinearOptions(config.global.dim, shape_.dim * k_).bias(false)));
+  norm = register_module("norm", RMSNorm(shape_.dim, shape_.norm_eps));
+  cross_attn_layers = register_module("cross_attn_layers", torch::nn::ModuleList());
+  const int64_t n_cross = all_layers_ ? shape_.layers : 1;
+  for (int64_t i = 0; i < n_cross; ++i)
+    cross_attn_layers->push_back(CrossAttention(shape_.dim, shape_.heads, shape_.kv_head_count(), shape_.norm_eps));
+}
+
+torch::Tensor LocalDecoderImpl::forward(const torch::Tensor& byte_states, const torch::Tensor& global_states,
+                                        const torch::Tensor& decoder_patch_ids, const AttentionPattern& pattern,
+                                        bool dense_cross_attention) {
+  const int64_t B = byte_states.size(0), L = byte_states.size(1), P = global_states.size(1);
+  auto patch_kv = patch_embedding_projection(global_states).reshape({B, P * k_, shape_.dim});
+  auto rope = rope_for(shape_, L, byte_states.scalar_type(), byte_states.device());
+  auto h = byte_states;
+  for (int64_t i = 0; i < shape_.layers; ++i) {
+    if (i == 0 || all_layers_) {
+      auto cross = cross_attn_layers[static_cast<std::size_t>(i)]->as<CrossAttention>();
+      h = h + (dense_cross_attention ? cross->dense(h, patch_kv, read_patches_mask(decoder_patch_ids, P, k_))
+                                     : cross->read_patches(h, patch_kv, decoder_patch_ids, k_));
+    }
+    h = layers[static_cast<std::size_t>(i)]->as<TransformerLayer>()->forward(h, rope, pattern);
+  }
+  return norm(h);
+}
+
+}  // namespace blt::model

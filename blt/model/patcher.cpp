@@ -1,0 +1,193 @@
+#include "blt/model/patcher.h"
+
+#include <cmath>
+#include <limits>
+
+#include "blt/core/error.h"
+#include "blt/model/token_ids.h"
+
+namespace blt::model {
+
+namespace {
+
+using torch::indexing::Slice;
+
+// A byte after which SpaceByte-style patching may start a new patch: anything
+// but an ASCII letter or digit or a UTF-8 continuation byte; special ids too.
+bool spacelike(int64_t id) {
+  if (id < kByteOffset) return true;
+  const int64_t v = id - kByteOffset;
+  const bool letter_or_digit = (v >= '0' && v <= '9') || (v >= 'A' && v <= 'Z') || (v >= 'a' && v <= 'z');
+  const bool continuation = v >= 0x80 && v < 0xC0;
+  return !(letter_or_digit || continuation);
+}
+
+torch::Tensor spacelike_mask(const torch::Tensor& tokens) {
+  auto v = tokens - kByteOffset;
+  auto letter_or_digit = (v.ge('0') & v.le('9')) | (v.ge('A') & v.le('Z')) | (v.ge('a') & v.le('z'));
+  auto continuation = v.ge(0x80) & v.lt(0xC0);
+  return tokens.lt(kByteOffset) | (letter_or_digit | continuation).logical_not();
+}
+
+// Columns 0 and 1 always start a patch; `rule` [B, L-1] gives columns 2..L.
+torch::Tensor starts_with_first_two(const torch::Tensor& rule, int64_t batch, const torch::Device& device) {
+  auto first = torch::ones({batch, 2}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  return torch::cat({first, rule.to(torch::kBool)}, 1);
+}
+
+}  // namespace
+
+torch::Tensor next_byte_entropy(const torch::Tensor& logits) {
+  const auto acc = logits.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto logp = torch::log_softmax(logits.to(acc), -1);
+  return -(logp.exp() * logp).sum(-1);
+}
+
+torch::Tensor patch_lengths_from_starts(const torch::Tensor& starts_in, int64_t max_patch_length) {
+  auto starts = starts_in.to(torch::kBool);
+  const int64_t B = starts.size(0), L = starts.size(1) - 1;
+  auto lopts = torch::TensorOptions().dtype(torch::kLong).device(starts.device());
+  if (max_patch_length > 0) {
+    auto pos = torch::arange(L + 1, lopts).unsqueeze(0).expand({B, L + 1});
+    auto last_start = std::get<0>(torch::where(starts, pos, torch::zeros_like(pos)).cummax(1));
+    starts = starts | (pos - last_start).remainder(max_patch_length).eq(0);
+  }
+  auto body = starts.index({Slice(), Slice(0, L)}).to(torch::kLong);
+  auto patch_of = body.cumsum(1) - 1;  // patch index of every position
+  auto count = body.sum(1) + starts.select(1, L).to(torch::kLong);
+  const int64_t P = count.max().item<int64_t>();
+  return torch::zeros({B, P}, lopts).scatter_add(1, patch_of, torch::ones({B, L}, lopts));
+}
+
+torch::Tensor static_patch_starts(int64_t batch, int64_t length, int64_t size, const torch::Device& device) {
+  auto pos = torch::arange(length + 1, torch::TensorOptions().dtype(torch::kLong).device(device));
+  auto starts = pos.eq(0) | (pos.ge(1) & (pos - 1).remainder(size).eq(0));
+  return starts.unsqueeze(0).expand({batch, length + 1}).clone();
+}
+
+torch::Tensor space_patch_starts(const torch::Tensor& tokens) {
+  const int64_t B = tokens.size(0), L = tokens.size(1);
+  auto space = spacelike_mask(tokens);
+  auto ends = space.clone();
+  if (L > 1) ends.index_put_({Slice(), Slice(1)}, space.index({Slice(), Slice(1)}) & space.index({Slice(), Slice(0, L - 1)}).logical_not());
+  ends = ends | tokens.lt(kByteOffset);
+  // Column t >= 2 starts a patch when byte t-1 ends a word.
+  return starts_with_first_two(ends.index({Slice(), Slice(1)}), B, tokens.device());
+}
+
+torch::Tensor entropy_patch_starts(const torch::Tensor& entropies, double threshold) {
+  return starts_with_first_two(entropies.index({Slice(), Slice(1)}).gt(threshold), entropies.size(0), entropies.device());
+}
+
+torch::Tensor monotonic_patch_starts(const torch::Tensor& entropies, double threshold) {
+  auto rise = entropies.index({Slice(), Slice(1)}) - entropies.index({Slice(), Slice(0, -1)});
+  return starts_with_first_two(rise.gt(threshold), entropies.size(0), entropies.device());
+}
+
+Patcher::Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model)
+    : config_(std::move(config)), entropy_model_(std::move(entropy_model)) {
+  const bool needs_model = config_.mode == "entropy" || config_.mode == "entropy_monotonic";
+  if (needs_model && !entropy_model_) fail("patching.mode {} needs an entropy model (patching.entropy_model)", config_.mode);
+}
+
+torch::Tensor Patcher::entropies(const torch::Tensor& tokens) const {
+  if (!entropy_model_) fail("patcher: no entropy model loaded");
+  torch::NoGradGuard no_grad;
+  return next_byte_entropy(entropy_model_->logits(tokens));
+}
+
+torch::Tensor Patcher::patch(const torch::Tensor& tokens) const {
+  const int64_t B = tokens.size(0), L = tokens.size(1);
+  torch::Tensor starts;
+  if (config_.mode == "static") starts = static_patch_starts(B, L, config_.static_size, tokens.device());
+  else if (config_.mode == "space") starts = space_patch_starts(tokens);
+  else if (config_.mode == "entropy") starts = entropy_patch_starts(entropies(tokens), config_.threshold);
+  else if (config_.mode == "entropy_monotonic") starts = monotonic_patch_starts(entropies(tokens), config_.monotonic_threshold);
+  else fail("unknown patching.mode '{}'", config_.mode);
+  return patch_lengths_from_starts(starts, config_.max_patch_length);
+}
+
+IncrementalPatcher::IncrementalPatcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model)
+    : config_(std::move(config)), entropy_model_(std::move(entropy_model)) {
+  const bool needs_model = config_.mode == "entropy" || config_.mode == "entropy_monotonic";
+  if (needs_model && !entropy_model_) fail("patching.mode {} needs an entropy model (patching.entropy_model)", config_.mode);
+}
+
+bool IncrementalPatcher::rule_starts_next(int64_t id) {
+  const int64_t next = position_;  // index of the byte after `id`
+  bool rule = false;
+  if (config_.mode == "static") {
+    rule = (next - 1) % config_.static_size == 0;
+  } else if (config_.mode == "space") {
+    const bool space = spacelike(id);
+    rule = (space && !previous_spacelike_) || id < kByteOffset;
+    previous_spacelike_ = space;
+  } else {
+    torch::NoGradGuard no_grad;
+    auto device = entropy_model_->lm_head->weight.device();
+    auto logits = entropy_model_->step(torch::full({1}, id, torch::TensorOptions().dtype(torch::kLong).device(device)), cache_);
+    const double h = next_byte_entropy(logits).item<double>();
+    rule = config_.mode == "entropy" ? h > config_.threshold : (h - previous_entropy_) > config_.monotonic_threshold;
+    previous_entropy_ = h;
+  }
+  return next <= 1 || rule;
+}
+
+bool IncrementalPatcher::push(int64_t id) {
+  const bool starts = next_starts_;
+  if (starts) lengths_.push_back(1);
+  else ++lengths_.back();
+  ++position_;
+  next_starts_ = rule_starts_next(id);
+  if (config_.max_patch_length > 0 && lengths_.back() >= config_.max_patch_length) next_starts_ = true;
+  return starts;
+}
+
+torch::Tensor IncrementalPatcher::patch_lengths() const {
+  std::vector<int64_t> out = lengths_;
+  if (next_starts_ && !out.empty()) out.push_back(0);
+  return torch::tensor(out, torch::kLong).view({1, -1});
+}
+
+double mean_patch_length(const torch::Tensor& patch_lengths) {
+  auto real = patch_lengths.gt(0).sum().item<double>();
+  return real > 0 ? patch_lengths.sum().item<double>() / real : 0.0;
+}
+
+double threshold_for_mean_patch_size(const std::vector<torch::Tensor>& entropies, double target,
+                                     const std::string& mode, int64_t max_patch_length) {
+  if (entropies.empty()) fail("threshold search needs at least one sequence of entropies");
+  if (mode != "entropy" && mode != "entropy_monotonic") fail("threshold search: mode must be entropy or entropy_monotonic");
+  const bool monotonic = mode == "entropy_monotonic";
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto& e : entropies) {
+    auto values = monotonic && e.numel() > 1 ? (e.narrow(0, 1, e.numel() - 1) - e.narrow(0, 0, e.numel() - 1)) : e;
+    lo = std::min(lo, values.min().item<double>());
+    hi = std::max(hi, values.max().item<double>());
+  }
+  lo -= 1.0;
+  hi += 1.0;
+  auto mean_at = [&](double threshold) {
+    double bytes = 0, patches = 0;
+    for (const auto& e : entropies) {
+      auto row = e.view({1, -1});
+      auto starts = monotonic ? monotonic_patch_starts(row, threshold) : entropy_patch_starts(row, threshold);
+      auto lengths = patch_lengths_from_starts(starts, max_patch_length);
+      bytes += static_cast<double>(e.numel());
+      patches += lengths.gt(0).sum().item<double>();
+    }
+    return bytes / patches;
+  };
+  // The mean patch length grows with the threshold: bisect, keep the closest.
+  double best = lo, best_gap = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < 60; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    const double mean = mean_at(mid);
+    if (std::abs(mean - target) < best_gap) best_gap = std::abs(mean - target), best = mid;
+    if (mean < target) lo = mid;
+    else hi = mid;
+  }
+  return best;
+}
+
+}  // namespace blt::model

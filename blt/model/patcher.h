@@ -1,0 +1,90 @@
+// Patch boundaries (spec section 2). Every mode decides, for each position t in
+// 1..L, whether a patch starts at t, from bytes < t only (t = L means "right
+// after the sequence"; it becomes a trailing zero-length patch, see patch_ids.h):
+//   - positions 0 and 1 always start a patch (the first patch is one byte);
+//   - static:  t = 1 + m * static_size;
+//   - space:   byte t-1 ends a word: it is not an ASCII letter/digit or UTF-8
+//              continuation byte (or is a special id), and byte t-2 did not
+//              already end one (runs of separators stay together, as in the reference);
+//   - entropy: H_{t-1} > threshold, where H_s is the entropy of the entropy
+//              model's next-byte distribution at position s (predicting byte s+1);
+//   - entropy_monotonic: H_{t-1} - H_{t-2} > monotonic_threshold;
+//   - max_patch_length M > 0: also where the current patch already has M bytes.
+// Batch mode (Patcher::patch) and incremental mode (IncrementalPatcher, one byte
+// at a time with the entropy model's KV cache) give the same boundaries.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "blt/model/model_config.h"
+#include "blt/model/transformer_lm.h"
+
+namespace blt::model {
+
+// Entropy (nats) of softmax(logits) over the last dim, computed in float32 or float64.
+torch::Tensor next_byte_entropy(const torch::Tensor& logits);
+
+// starts bool [B, L+1] (column t: a patch starts at t; column 0 must be set) ->
+// patch_lengths int64 [B, P] summing to L, zero-padded at the end. A start at L
+// gives the trailing zero-length marker patch. Patches longer than
+// `max_patch_length` (> 0) are split from their start.
+torch::Tensor patch_lengths_from_starts(const torch::Tensor& starts, int64_t max_patch_length);
+
+// Start masks [B, L+1] of the rules above (without max_patch_length).
+torch::Tensor static_patch_starts(int64_t batch, int64_t length, int64_t size, const torch::Device& device);
+torch::Tensor space_patch_starts(const torch::Tensor& tokens);
+torch::Tensor entropy_patch_starts(const torch::Tensor& entropies, double threshold);
+torch::Tensor monotonic_patch_starts(const torch::Tensor& entropies, double threshold);
+
+class Patcher {
+ public:
+  // `entropy_model` (a byte_lm) is required for the entropy modes; it is run in no-grad mode.
+  Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model);
+  // tokens [B, L] -> patch_lengths [B, P] on the tokens' device.
+  torch::Tensor patch(const torch::Tensor& tokens) const;
+  // Entropies [B, L] of the entropy model's next-byte distributions.
+  torch::Tensor entropies(const torch::Tensor& tokens) const;
+  const PatchingConfig& config() const { return config_; }
+
+ private:
+  PatchingConfig config_;
+  std::shared_ptr<TransformerLM> entropy_model_;
+};
+
+// One byte at a time (generation): push() feeds the next id and returns whether
+// it starts a new patch; the entropy model runs once per byte on its KV cache.
+class IncrementalPatcher {
+ public:
+  IncrementalPatcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model);
+  bool push(int64_t id);
+  // Whether the byte after the ones pushed so far will start a new patch.
+  bool next_starts_patch() const { return next_starts_; }
+  // Lengths of the patches so far, [1, P], with the trailing zero-length patch
+  // when the next byte starts one: equal to Patcher::patch on the same bytes.
+  torch::Tensor patch_lengths() const;
+
+ private:
+  bool rule_starts_next(int64_t id);
+
+  PatchingConfig config_;
+  std::shared_ptr<TransformerLM> entropy_model_;
+  LMCache cache_;
+  std::vector<int64_t> lengths_;
+  int64_t position_ = 0;
+  bool previous_spacelike_ = false;
+  double previous_entropy_ = 0.0;
+  bool next_starts_ = true;
+};
+
+// Threshold (for `mode` entropy or entropy_monotonic) whose patches on the sample
+// (entropies of each sequence, [L] each) have a mean length closest to `target`
+// bytes; max_patch_length as in the config.
+double threshold_for_mean_patch_size(const std::vector<torch::Tensor>& entropies, double target,
+                                     const std::string& mode, int64_t max_patch_length);
+
+// Mean patch length (bytes per real patch) of patch_lengths [B, P].
+double mean_patch_length(const torch::Tensor& patch_lengths);
+
+}  // namespace blt::model

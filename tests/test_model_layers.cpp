@@ -1,0 +1,189 @@
+// Layers: the fast attention paths equal dense-mask computations, RoPE is a
+// relative rotation, gradients match finite differences.
+#include "blt/model/attention_masks.h"
+#include "blt/model/cross_attention.h"
+#include "blt/model/init.h"
+#include "blt/model/local_encoder.h"
+#include "blt/model/patch_ids.h"
+#include "blt/model/rope.h"
+#include "blt/model/transformer_layer.h"
+#include "model_test_util.h"
+
+using namespace blt::model;
+using blt::test::max_abs_diff;
+
+namespace {
+
+torch::Generator seeded(uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return gen;
+}
+
+void init_double(torch::nn::Module& m) {
+  init_weights(m);
+  m.to(torch::kDouble);
+  // Norm scales away from 1 so that a missing norm would show.
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.parameters())
+    if (p.dim() == 1) p.uniform_(0.5, 1.5);
+}
+
+}  // namespace
+
+TEST_CASE("local attention: blockwise windows equal the dense mask in float64", "[model][attention]") {
+  auto gen = seeded(1);
+  const int64_t B = 2, H = 3, D = 8;
+  for (int64_t L : {5, 37, 64, 70}) {
+    for (int64_t window : {0, 1, 5, 16, 100}) {
+      for (bool docs : {false, true}) {
+        auto q = torch::randn({B, H, L, D}, gen, torch::kDouble);
+        auto k = torch::randn({B, H, L, D}, gen, torch::kDouble);
+        auto v = torch::randn({B, H, L, D}, gen, torch::kDouble);
+        AttentionPattern pattern;
+        pattern.window = window;
+        if (docs) pattern.document_ids = document_ids_from_tokens(blt::test::random_tokens(B, L, gen, 0.1), 2);
+        auto fast = pattern_attention(q, k, v, pattern, 0.3, /*block=*/8);
+        AttentionPattern dense = pattern;
+        dense.dense_reference = true;
+        auto ref = pattern_attention(q, k, v, dense, 0.3, 8);
+        INFO("L=" << L << " window=" << window << " docs=" << docs);
+        CHECK(max_abs_diff(fast, ref) < 1e-12);
+      }
+    }
+  }
+}
+
+TEST_CASE("local attention: explicit loop over allowed keys matches", "[model][attention]") {
+  // Independent of dense_attention_mask: softmax over the allowed keys by hand.
+  auto gen = seeded(2);
+  const int64_t L = 23, D = 4, W = 6;
+  auto q = torch::randn({1, 1, L, D}, gen, torch::kDouble);
+  auto k = torch::randn({1, 1, L, D}, gen, torch::kDouble);
+  auto v = torch::randn({1, 1, L, D}, gen, torch::kDouble);
+  auto tokens = torch::full({1, L}, 10, torch::kLong);
+  tokens[0][9] = 2;  // EOS ends document 0 at position 9
+  AttentionPattern pattern;
+  pattern.window = W;
+  pattern.document_ids = document_ids_from_tokens(tokens, 2);
+  auto out = pattern_attention(q, k, v, pattern, 0.5, 4);
+  for (int64_t i = 0; i < L; ++i) {
+    std::vector<int64_t> keys;
+    for (int64_t j = 0; j <= i; ++j)
+      if (i - j < W && (j <= 9) == (i <= 9)) keys.push_back(j);
+    auto idx = torch::tensor(keys, torch::kLong);
+    auto s = (k[0][0].index_select(0, idx).matmul(q[0][0][i])) * 0.5;
+    auto expected = torch::softmax(s, 0).matmul(v[0][0].index_select(0, idx));
+    CHECK(max_abs_diff(out[0][0][i], expected) < 1e-12);
+  }
+}
+
+TEST_CASE("cross-attention: segment pooling and patch gathering equal dense masks in float64", "[model][attention]") {
+  auto gen = seeded(3);
+  for (int64_t kv_heads : {4, 2}) {
+    CrossAttention cross(32, 4, kv_heads, 1e-5);
+    init_double(*cross);
+    for (int trial = 0; trial < 4; ++trial) {
+      const int64_t B = 3, L = 29, k = 2;
+      auto lengths = blt::test::random_patch_lengths(B, L, 6, gen);
+      const int64_t P = lengths.size(1);
+      auto bytes = torch::randn({B, L, 32}, gen, torch::kDouble);
+      auto queries = torch::randn({B, P * k, 32}, gen, torch::kDouble);
+      auto ids = patch_ids_from_lengths(lengths, L);
+      auto pooled = cross->pool_bytes(queries, bytes, ids, k);
+      auto pooled_ref = cross->dense(queries, bytes, pool_bytes_mask(ids, P, k));
+      // Rows of empty (padding) patches have no keys: the fast path gives the
+      // query itself (zero attention), the dense path is undefined there.
+      auto real = lengths.gt(0).repeat_interleave(k, 1).unsqueeze(-1);
+      CHECK(max_abs_diff(pooled.masked_select(real), pooled_ref.masked_select(real)) < 1e-12);
+
+      auto dec_ids = decoder_patch_ids_from_lengths(lengths, L);
+      auto patch_kv = torch::randn({B, P * k, 32}, gen, torch::kDouble);
+      auto read = cross->read_patches(bytes, patch_kv, dec_ids, k);
+      auto read_ref = cross->dense(bytes, patch_kv, read_patches_mask(dec_ids, P, k));
+      CHECK(max_abs_diff(read, read_ref) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("patch ids: encoder and decoder assignment by hand", "[model][patching]") {
+  auto lengths = torch::tensor({1, 3, 2}, torch::kLong).view({1, 3});
+  auto enc = patch_ids_from_lengths(lengths, 6);
+  CHECK(enc.equal(torch::tensor({0, 1, 1, 1, 2, 2}, torch::kLong).view({1, 6})));
+  // Decoder: positions 0..2 read patch 0, 3..4 patch 1; the last position reads
+  // patch 1 until a trailing zero-length patch marks that patch 2 ended at 5.
+  auto dec = decoder_patch_ids_from_lengths(lengths, 6);
+  CHECK(dec.equal(torch::tensor({0, 0, 0, 1, 1, 1}, torch::kLong).view({1, 6})));
+  auto marked = torch::tensor({1, 3, 2, 0}, torch::kLong).view({1, 4});
+  CHECK(decoder_patch_ids_from_lengths(marked, 6).equal(torch::tensor({0, 0, 0, 1, 1, 2}, torch::kLong).view({1, 6})));
+  auto padded = torch::tensor({1, 3, 2, 0, 0}, torch::kLong).view({1, 5});
+  CHECK(decoder_patch_ids_from_lengths(padded, 6).equal(torch::tensor({0, 0, 0, 1, 1, 2}, torch::kLong).view({1, 6})));
+  REQUIRE_THROWS_WITH(check_patch_lengths(torch::tensor({1, 3, 1}, torch::kLong).view({1, 3}), 1, 6),
+                      Catch::Matchers::Contains("sums to 5"));
+  REQUIRE_THROWS_WITH(check_patch_lengths(torch::tensor({1, 0, 5}, torch::kLong).view({1, 3}), 1, 6),
+                      Catch::Matchers::Contains("follows a zero"));
+}
+
+TEST_CASE("rope: scores depend only on the distance between positions", "[model][rope]") {
+  auto gen = seeded(4);
+  auto q = torch::randn({1, 1, 1, 16}, gen, torch::kDouble);
+  auto k = torch::randn({1, 1, 1, 16}, gen, torch::kDouble);
+  auto score = [&](int64_t i, int64_t j) {
+    auto ti = rope_table(torch::tensor({i}, torch::kLong), 16, 500000.0, torch::kDouble);
+    auto tj = rope_table(torch::tensor({j}, torch::kLong), 16, 500000.0, torch::kDouble);
+    return (apply_rope(q, ti) * apply_rope(k, tj)).sum().item<double>();
+  };
+  CHECK(score(7, 3) == Approx(score(104, 100)).epsilon(1e-12));
+  CHECK(score(0, 0) == Approx((q * k).sum().item<double>()).epsilon(1e-12));
+  // Adjacent channels form the rotated pairs: position 1 rotates (x0, x1) by 1 radian.
+  auto x = torch::zeros({1, 1, 1, 16}, torch::kDouble);
+  x[0][0][0][0] = 1.0;
+  auto r = apply_rope(x, rope_table(torch::tensor({1}, torch::kLong), 16, 500000.0, torch::kDouble));
+  CHECK(r[0][0][0][0].item<double>() == Approx(std::cos(1.0)));
+  CHECK(r[0][0][0][1].item<double>() == Approx(std::sin(1.0)));
+}
+
+TEST_CASE("gradients of a transformer layer and of encoder pooling match finite differences", "[model][grad]") {
+  auto gen = seeded(5);
+  TransformerShape shape{16, 1, 4, 2, 24, 1e-5, 10000.0, 4, 64};
+  TransformerLayer layer(shape);
+  init_double(*layer);
+  CrossAttention cross(16, 4, 2, 1e-5);
+  init_double(*cross);
+  const int64_t L = 11;
+  auto x = torch::randn({1, L, 16}, gen, torch::kDouble);
+  auto lengths = torch::tensor({1, 4, 3, 3}, torch::kLong).view({1, 4});
+  auto ids = patch_ids_from_lengths(lengths, L);
+  auto w = torch::randn({1, 8, 16}, gen, torch::kDouble);
+  AttentionPattern pattern;
+  pattern.window = 4;
+  auto loss = [&]() {
+    auto h = layer->forward(x, rope_for(shape, L, torch::kDouble, torch::kCPU), pattern);
+    auto queries = max_pool_patches(h, ids, 4).repeat_interleave(2, 1);
+    return (cross->pool_bytes(queries, h, ids, 2) * w).sum();
+  };
+  std::vector<torch::Tensor> params = layer->parameters();
+  for (auto& p : cross->parameters()) params.push_back(p);
+  for (auto& p : params) p.mutable_grad() = torch::Tensor();
+  loss().backward();
+  const double eps = 1e-6;
+  int checked = 0;
+  for (auto& p : params) {
+    auto flat = p.detach().view({-1});
+    for (int64_t probe = 0; probe < 3; ++probe) {
+      const int64_t i = torch::randint(flat.numel(), {1}, gen).item<int64_t>();
+      const double analytic = p.grad().view({-1})[i].item<double>();
+      torch::NoGradGuard no_grad;
+      const double saved = flat[i].item<double>();
+      flat[i] = saved + eps;
+      const double up = loss().item<double>();
+      flat[i] = saved - eps;
+      const double down = loss().item<double>();
+      flat[i] = saved;
+      const double numeric = (up - down) / (2 * eps);
+      INFO("parameter entry " << i << " analytic " << analytic << " numeric " << numeric);
+      CHECK(std::abs(analytic - numeric) < 1e-6 * std::max(1.0, std::abs(numeric)));
+      ++checked;
+    }
+  }
+  CHECK(checked > 20);
+}

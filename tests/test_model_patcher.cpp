@@ -1,0 +1,195 @@
+// Patchers: hand-written static/space examples, length properties for every
+// mode, batch == incremental on English text, threshold search, hash n-grams.
+#include "blt/model/hash_ngram.h"
+#include "blt/model/patcher.h"
+#include "blt/model/token_ids.h"
+#include "model_test_util.h"
+
+using namespace blt::model;
+
+namespace {
+
+const char* kParagraph =
+    "The old lighthouse keeper climbed the spiral stairs every evening at dusk, carrying a small tin of oil "
+    "and a cloth. From the top he could see the fishing boats returning to the harbour, their lamps bobbing "
+    "like fireflies on the dark water. He had kept the light burning for thirty-one years, through storms "
+    "that shook the glass and calm nights when the sea lay flat as a mirror.";
+
+torch::Tensor encode(const std::string& text) {
+  std::vector<int64_t> ids{kBosId};
+  for (unsigned char c : text) ids.push_back(static_cast<int64_t>(c) + kByteOffset);
+  return torch::tensor(ids, torch::kLong).view({1, -1});
+}
+
+std::vector<int64_t> row(const torch::Tensor& t) {
+  auto c = t.cpu().contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+std::shared_ptr<TransformerLM> tiny_entropy_model(torch::ScalarType dtype = torch::kDouble) {
+  auto lm = std::dynamic_pointer_cast<TransformerLM>(build_model(blt::test::load_model_preset("entropy-tiny")));
+  lm->to(dtype);
+  lm->eval();
+  return lm;
+}
+
+void check_lengths(const torch::Tensor& lengths, int64_t L, int64_t max_len) {
+  for (int64_t b = 0; b < lengths.size(0); ++b) {
+    auto r = row(lengths[b]);
+    REQUIRE(!r.empty());
+    CHECK(r[0] == 1);
+    int64_t sum = 0;
+    bool zero = false;
+    for (auto v : r) {
+      CHECK(v >= 0);
+      if (zero) CHECK(v == 0);
+      if (v == 0) zero = true;
+      if (max_len > 0) CHECK(v <= max_len);
+      sum += v;
+    }
+    CHECK(sum == L);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("static patching: one-byte first patch then fixed size", "[model][patching]") {
+  auto lengths = patch_lengths_from_starts(static_patch_starts(2, 10, 4, torch::kCPU), 0);
+  CHECK(row(lengths[0]) == std::vector<int64_t>{1, 4, 4, 1});
+  // 9 = 1 + 4 + 4: the next byte would start a patch, so the end marker follows.
+  CHECK(row(patch_lengths_from_starts(static_patch_starts(1, 9, 4, torch::kCPU), 0)) == std::vector<int64_t>{1, 4, 4, 0});
+  CHECK(row(patch_lengths_from_starts(static_patch_starts(1, 10, 4, torch::kCPU), 3)) ==
+        std::vector<int64_t>{1, 3, 1, 3, 1, 1});
+}
+
+TEST_CASE("space patching: a new patch after each word, separators stay together", "[model][patching]") {
+  // ids: BOS "ab cd, e" -> patches [BOS] [a b ' '] [c d ,] [' ' e]
+  auto lengths = patch_lengths_from_starts(space_patch_starts(encode("ab cd, e")), 0);
+  CHECK(row(lengths) == std::vector<int64_t>{1, 3, 3, 2});
+  // UTF-8: continuation bytes stay with their word; a lead byte counts as a separator (as in SpaceByte/reference).
+  auto utf = patch_lengths_from_starts(space_patch_starts(encode("caf\xc3\xa9 x")), 0);
+  CHECK(row(utf) == std::vector<int64_t>{1, 4, 2, 1});
+  // A trailing separator ends the last patch: the end marker follows.
+  CHECK(row(patch_lengths_from_starts(space_patch_starts(encode("ab ")), 0)) == std::vector<int64_t>{1, 3, 0});
+}
+
+TEST_CASE("entropy patching: thresholds on hand-made entropies", "[model][patching]") {
+  auto e = torch::tensor({9.0, 0.1, 2.0, 0.5, 0.4, 3.0, 0.2}, torch::kDouble).view({1, 7});
+  // Starts at 0, 1, and t where e[t-1] > 1: t = 3 (e2 = 2.0), t = 6 (e5 = 3.0).
+  CHECK(row(patch_lengths_from_starts(entropy_patch_starts(e, 1.0), 0)) == std::vector<int64_t>{1, 2, 3, 1});
+  // Monotonic: rises e[t-1] - e[t-2] > 1: t = 3 (2.0 - 0.1), t = 6 (3.0 - 0.4).
+  CHECK(row(patch_lengths_from_starts(monotonic_patch_starts(e, 1.0), 0)) == std::vector<int64_t>{1, 2, 3, 1});
+  // Only t = 6 rises by more than 2.5 (3.0 - 0.4 = 2.6).
+  CHECK(row(patch_lengths_from_starts(monotonic_patch_starts(e, 2.5), 0)) == std::vector<int64_t>{1, 5, 1});
+  // The last entropy above the threshold marks the end of the last patch.
+  auto e2 = torch::tensor({0.0, 0.0, 0.0, 5.0}, torch::kDouble).view({1, 4});
+  CHECK(row(patch_lengths_from_starts(entropy_patch_starts(e2, 1.0), 0)) == std::vector<int64_t>{1, 3, 0});
+}
+
+TEST_CASE("patchers: lengths positive, sum to L, respect max length, first patch one byte", "[model][patching]") {
+  auto gen = at::detail::createCPUGenerator(11);
+  auto lm = tiny_entropy_model(torch::kFloat);
+  for (const std::string mode : {"static", "space", "entropy", "entropy_monotonic"}) {
+    for (int64_t max_len : {0, 3, 7}) {
+      PatchingConfig cfg;
+      cfg.mode = mode;
+      cfg.static_size = 5;
+      cfg.max_patch_length = max_len;
+      Patcher patcher(cfg, lm);
+      auto tokens = blt::test::random_tokens(3, 57, gen);
+      if (mode == "entropy" || mode == "entropy_monotonic") {
+        auto e = patcher.entropies(tokens);
+        cfg.threshold = e.median().item<double>();
+        cfg.monotonic_threshold = 0.0;
+        patcher = Patcher(cfg, lm);
+      }
+      auto lengths = patcher.patch(tokens);
+      INFO("mode " << mode << " max " << max_len);
+      check_lengths(lengths, 57, max_len);
+      CHECK(lengths.size(1) > 2);
+    }
+  }
+}
+
+TEST_CASE("entropy patching: batch and incremental (KV cache) agree on English text", "[model][patching]") {
+  auto lm = tiny_entropy_model();
+  auto tokens = encode(std::string(kParagraph) + "\n" + kParagraph);  // longer than the 64-byte window
+  tokens.index_put_({0, 200}, kEosId);                                  // and a document boundary
+  const int64_t L = tokens.size(1);
+  Patcher probe({}, lm);
+  auto entropies = probe.entropies(tokens);
+  // Incremental logits equal the batch logits.
+  LMCache cache;
+  std::vector<torch::Tensor> steps;
+  {
+    torch::NoGradGuard no_grad;
+    for (int64_t t = 0; t < L; ++t) steps.push_back(next_byte_entropy(lm->step(tokens.select(1, t), cache)));
+  }
+  CHECK(blt::test::max_abs_diff(torch::stack(steps, 1), entropies) < 1e-9);
+  for (const std::string mode : {"entropy", "entropy_monotonic"}) {
+    for (int64_t max_len : {0, 6}) {
+      PatchingConfig cfg;
+      cfg.mode = mode;
+      cfg.max_patch_length = max_len;
+      cfg.threshold = entropies.median().item<double>();
+      cfg.monotonic_threshold = 0.01;
+      auto batch = Patcher(cfg, lm).patch(tokens);
+      IncrementalPatcher inc(cfg, lm);
+      int64_t starts = 0;
+      for (int64_t t = 0; t < L; ++t) starts += inc.push(tokens[0][t].item<int64_t>()) ? 1 : 0;
+      INFO("mode " << mode << " max " << max_len);
+      CHECK(row(inc.patch_lengths()) == row(batch));
+      CHECK(starts == batch.gt(0).sum().item<int64_t>());
+      CHECK(batch.size(1) > 10);
+    }
+  }
+  for (const std::string mode : {"static", "space"}) {
+    PatchingConfig cfg;
+    cfg.mode = mode;
+    cfg.max_patch_length = 5;
+    IncrementalPatcher inc(cfg, nullptr);
+    for (int64_t t = 0; t < L; ++t) inc.push(tokens[0][t].item<int64_t>());
+    CHECK(row(inc.patch_lengths()) == row(Patcher(cfg, nullptr).patch(tokens)));
+  }
+}
+
+TEST_CASE("threshold search hits a target mean patch size", "[model][patching]") {
+  auto lm = tiny_entropy_model(torch::kFloat);
+  auto tokens = encode(kParagraph);
+  auto entropies = Patcher({}, lm).entropies(tokens);
+  for (double target : {2.0, 4.5}) {
+    const double threshold = threshold_for_mean_patch_size({entropies[0]}, target, "entropy", 0);
+    auto lengths = patch_lengths_from_starts(entropy_patch_starts(entropies, threshold), 0);
+    CHECK(mean_patch_length(lengths) == Approx(target).margin(0.35));
+  }
+}
+
+TEST_CASE("hash n-grams: polynomial hash with int64 wrap-around and non-negative modulo", "[model][hash]") {
+  auto hand = [](std::vector<int64_t> window, int64_t prime, int64_t vocab) {
+    uint64_t h = 0, p = 1;
+    for (int64_t id : window) {
+      h += static_cast<uint64_t>(id) * p;
+      p *= static_cast<uint64_t>(prime);
+    }
+    const int64_t s = static_cast<int64_t>(h);
+    return ((s % vocab) + vocab) % vocab;
+  };
+  auto tokens = torch::tensor({200, 7, 259, 33, 100, 5}, torch::kLong).view({1, 6});
+  const int64_t prime = 1000000007, vocab = 500002;
+  auto h3 = ngram_hash(tokens, 3, prime, vocab);
+  CHECK(h3[0][0].item<int64_t>() == hand({0, 0, 200}, prime, vocab));
+  CHECK(h3[0][1].item<int64_t>() == hand({0, 200, 7}, prime, vocab));
+  CHECK(h3[0][5].item<int64_t>() == hand({33, 100, 5}, prime, vocab));
+  // 8-grams overflow int64: the wrapped value may be negative before the modulo.
+  auto h8 = ngram_hash(tokens, 8, 9576890767LL, vocab);
+  CHECK(h8[0][5].item<int64_t>() == hand({0, 0, 200, 7, 259, 33, 100, 5}, 9576890767LL, vocab));
+  HashEmbeddingConfig cfg;
+  cfg.vocab = 1000;
+  cfg.functions = 2;
+  auto rows = hash_embedding_rows(tokens, cfg);
+  REQUIRE(rows.size(2) == 12);
+  // Table 7 = second hash function (prime 5915587277), n = 4.
+  CHECK(rows[0][4][7].item<int64_t>() == 7 * 1000 + hand({7, 259, 33, 100}, 5915587277LL, 1000));
+  CHECK(rows.min().item<int64_t>() >= 0);
+  CHECK(rows.max().item<int64_t>() < 12 * 1000);
+}
