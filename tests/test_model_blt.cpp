@@ -185,6 +185,8 @@ TEST_CASE("tiny blt: forward and backward on CPU", "[model][blt]") {
     if (item.value().grad().abs().sum().item<double>() > 0) ++with_grad;
   }
   CHECK(with_grad == total);
+  REQUIRE_THROWS_WITH(model->forward({torch::full({1, 4097}, 10, torch::kLong), {}}),
+                      Catch::Matchers::Contains("model.local_encoder.max_seq_len"));
   auto groups = parameter_groups(*model);
   CHECK(groups.decay.size() + groups.no_decay.size() == static_cast<std::size_t>(total));
   for (const auto& [name, p] : groups.no_decay) CHECK(p.dim() == 1);
