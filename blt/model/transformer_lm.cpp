@@ -42,7 +42,7 @@ torch::Tensor TransformerLM::step(const torch::Tensor& tokens, LMCache& cache) {
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(tokens.device());
   // Document of the new position: the previous one's, plus one if it was EOS.
   torch::Tensor doc = cache.length == 0 ? torch::zeros({B}, lopts)
-                                        : cache.document_ids.select(1, -1) + cache.last_tokens.eq(kEosId).to(torch::kLong);
+                                        : cache.last_document + cache.last_tokens.eq(kEosId).to(torch::kLong);
   auto pos = torch::full({1}, cache.length, lopts);
   cache.positions = cache.length == 0 ? pos : torch::cat({cache.positions, pos});
   cache.document_ids = cache.length == 0 ? doc.unsqueeze(1) : torch::cat({cache.document_ids, doc.unsqueeze(1)}, 1);
@@ -58,6 +58,7 @@ torch::Tensor TransformerLM::step(const torch::Tensor& tokens, LMCache& cache) {
     h = layers[i]->as<TransformerLayer>()->step(h, rope, cache.layers[i], allowed);
 
   cache.last_tokens = tokens.view({B});
+  cache.last_document = doc;
   ++cache.length;
   // Entries that no future position can see (outside every later window) are dropped.
   if (s.sliding_window > 0 && cache.positions.size(0) >= s.sliding_window) {
