@@ -90,9 +90,11 @@ Patcher::Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_m
   if (needs_model && !entropy_model_) fail("patching.mode {} needs an entropy model (patching.entropy_model)", config_.mode);
 }
 
-torch::Tensor Patcher::entropies(const torch::Tensor& tokens) const {
+torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in) const {
   if (!entropy_model_) fail("patcher: no entropy model loaded");
   torch::NoGradGuard no_grad;
+  // The entropy model may live on another device than the batch (e.g. patching on the GPU).
+  const auto tokens = tokens_in.to(entropy_model_->lm_head->weight.device());
   const auto& shape = entropy_model_->config().transformer;
   const int64_t L = tokens.size(1), M = shape.max_seq_len, W = shape.sliding_window;
   if (L <= M) return next_byte_entropy(entropy_model_->logits(tokens));
@@ -123,7 +125,7 @@ torch::Tensor Patcher::patch(const torch::Tensor& tokens) const {
   else if (config_.mode == "entropy") starts = entropy_patch_starts(entropies(tokens), config_.threshold);
   else if (config_.mode == "entropy_monotonic") starts = monotonic_patch_starts(entropies(tokens), config_.monotonic_threshold);
   else fail("unknown patching.mode '{}'", config_.mode);
-  return patch_lengths_from_starts(starts, config_.max_patch_length);
+  return patch_lengths_from_starts(starts, config_.max_patch_length).to(tokens.device());
 }
 
 IncrementalPatcher::IncrementalPatcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model)
