@@ -45,25 +45,28 @@ torch::Tensor pattern_attention(const torch::Tensor& q, const torch::Tensor& k, 
     return compat::attention(q, k, v, mask, /*causal=*/false, scale);
   }
   const int64_t W = pattern.window;
-  const int64_t nb = (L + block - 1) / block, Lp = nb * block, span = block + W - 1;
-  // Queries padded on the right to whole blocks; keys padded on the left by the
-  // window so that block n's keys are the contiguous range [n*block - W + 1, (n+1)*block).
+  const int64_t nb = (L + block - 1) / block, Lp = nb * block;
+  // Keys per block: the block and the W-1 positions before it, rounded up to a
+  // multiple of 16 (the alignment the fused GPU kernels want for masks).
+  const int64_t span = (block + W - 1 + 15) / 16 * 16, left = span - block;
+  // Queries padded on the right to whole blocks; keys padded on the left so that
+  // block n's keys are the contiguous range [n*block - left, (n+1)*block).
   auto qb = torch::constant_pad_nd(q, {0, 0, 0, Lp - L}).view({B, H, nb, block, D});
   auto windows = [&](const torch::Tensor& t) {
-    auto padded = torch::constant_pad_nd(t, {0, 0, W - 1, Lp - L});   // [B, H, W-1+Lp, D]
-    return padded.unfold(2, span, block).transpose(-1, -2);           // [B, H, nb, span, D]
+    auto padded = torch::constant_pad_nd(t, {0, 0, left, Lp - L});   // [B, H, left+Lp, D]
+    return padded.unfold(2, span, block).transpose(-1, -2);          // [B, H, nb, span, D]
   };
   auto kb = windows(k), vb = windows(v);
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(q.device());
   auto qpos = torch::arange(Lp, lopts).view({nb, block, 1});
-  auto kpos = (torch::arange(nb, lopts) * block).view({nb, 1, 1}) + torch::arange(span, lopts).view({1, 1, span}) - (W - 1);
+  auto kpos = (torch::arange(nb, lopts) * block).view({nb, 1, 1}) + torch::arange(span, lopts).view({1, 1, span}) - left;
   auto dist = qpos - kpos;
   auto allowed = dist.ge(0).logical_and(dist.lt(W)).logical_and(kpos.ge(0)).logical_and(kpos.lt(L));
   allowed = allowed.unsqueeze(0);  // [1, nb, block, span]
   if (pattern.document_ids.defined()) {
     auto doc = pattern.document_ids;
     auto doc_q = torch::constant_pad_nd(doc, {0, Lp - L}, -1).view({B, nb, block, 1});
-    auto doc_k = torch::constant_pad_nd(doc, {W - 1, Lp - L}, -1).unfold(1, span, block).view({B, nb, 1, span});
+    auto doc_k = torch::constant_pad_nd(doc, {left, Lp - L}, -1).unfold(1, span, block).view({B, nb, 1, span});
     allowed = allowed.logical_and(doc_q.eq(doc_k));
   }
   // Padding queries see their whole span: a row with no allowed key would give

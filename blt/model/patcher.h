@@ -44,7 +44,7 @@ class Patcher {
   Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model);
   // tokens [B, L] -> patch_lengths [B, P] on the tokens' device.
   torch::Tensor patch(const torch::Tensor& tokens) const;
-  // Entropies [B, L] of the entropy model's next-byte distributions.
+  // Entropies [B, L] of the entropy model's next-byte distributions (on the model's device).
   torch::Tensor entropies(const torch::Tensor& tokens) const;
   const PatchingConfig& config() const { return config_; }
 

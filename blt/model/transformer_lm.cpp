@@ -21,6 +21,9 @@ AttentionPattern TransformerLM::pattern_for(const torch::Tensor& tokens) const {
 }
 
 torch::Tensor TransformerLM::logits(const torch::Tensor& tokens) {
+  if (tokens.size(1) > config_.transformer.max_seq_len)
+    fail("{}: {} positions exceed model.transformer.max_seq_len = {}", config_.type, tokens.size(1),
+         config_.transformer.max_seq_len);
   auto h = embed_tokens(tokens);
   auto rope = rope_for(config_.transformer, tokens.size(1), h.scalar_type(), h.device());
   const auto pattern = pattern_for(tokens);
@@ -39,7 +42,7 @@ torch::Tensor TransformerLM::step(const torch::Tensor& tokens, LMCache& cache) {
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(tokens.device());
   // Document of the new position: the previous one's, plus one if it was EOS.
   torch::Tensor doc = cache.length == 0 ? torch::zeros({B}, lopts)
-                                        : cache.document_ids.select(1, -1) + cache.last_tokens.eq(kEosId).to(torch::kLong);
+                                        : cache.last_document + cache.last_tokens.eq(kEosId).to(torch::kLong);
   auto pos = torch::full({1}, cache.length, lopts);
   cache.positions = cache.length == 0 ? pos : torch::cat({cache.positions, pos});
   cache.document_ids = cache.length == 0 ? doc.unsqueeze(1) : torch::cat({cache.document_ids, doc.unsqueeze(1)}, 1);
@@ -55,16 +58,16 @@ torch::Tensor TransformerLM::step(const torch::Tensor& tokens, LMCache& cache) {
     h = layers[i]->as<TransformerLayer>()->step(h, rope, cache.layers[i], allowed);
 
   cache.last_tokens = tokens.view({B});
+  cache.last_document = doc;
   ++cache.length;
   // Entries that no future position can see (outside every later window) are dropped.
   if (s.sliding_window > 0 && cache.positions.size(0) >= s.sliding_window) {
-    const int64_t keep = s.sliding_window - 1;
-    using torch::indexing::Slice;
-    cache.positions = cache.positions.index({Slice(-keep, torch::indexing::None)});
-    cache.document_ids = cache.document_ids.index({Slice(), Slice(-keep, torch::indexing::None)});
+    const int64_t keep = s.sliding_window - 1, drop = cache.positions.size(0) - keep;
+    cache.positions = cache.positions.narrow(0, drop, keep);
+    cache.document_ids = cache.document_ids.narrow(1, drop, keep);
     for (auto& l : cache.layers) {
-      l.keys = l.keys.index({Slice(), Slice(), Slice(-keep, torch::indexing::None)});
-      l.values = l.values.index({Slice(), Slice(), Slice(-keep, torch::indexing::None)});
+      l.keys = l.keys.narrow(2, drop, keep);
+      l.values = l.values.narrow(2, drop, keep);
     }
   }
   return lm_head(norm(h)).view({B, -1});

@@ -19,6 +19,7 @@ struct LMCache {
   torch::Tensor positions;     // int64 [T] absolute positions of the cached entries
   torch::Tensor document_ids;  // int64 [B, T]
   torch::Tensor last_tokens;   // int64 [B] the most recent input ids
+  torch::Tensor last_document; // int64 [B] their documents (the window may have dropped them)
   int64_t length = 0;          // positions fed so far
 };
 
