@@ -9,5 +9,7 @@ using Args = std::vector<std::string>;
 
 int config_show(const Args& args);
 int model_info(const Args& args);
+int model_logits(const Args& args);
+int import_hf(const Args& args);
 
 }  // namespace blt::cli

@@ -21,6 +21,8 @@ const Command kCommands[] = {
 
     {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
     {"model info", "parameter counts per component of a model config", blt::cli::model_info},
+    {"model logits", "save a checkpoint's logits on the bytes of a file (parity checks)", blt::cli::model_logits},
+    {"import", "convert a Hugging Face BltForCausalLM checkpoint into a blt checkpoint", blt::cli::import_hf},
 };
 
 void print_help() {
