@@ -150,3 +150,19 @@ TEST_CASE("safetensors: corrupt files are rejected with the file and the tensor 
   CHECK(reader.metadata().at("format") == "pt");
   CHECK(reader.load("w")[1][3].item<int8_t>() == -1);
 }
+
+TEST_CASE("safetensors: blt safetensors copy and info", "[safetensors]") {
+  TempDir dir;
+  st::write(dir / "in.safetensors", {{"b", torch::arange(3, torch::kShort)}, {"a", torch::ones({2, 2}, torch::kBFloat16)}},
+            {{"k", "v"}});
+  auto result = blt::test::run_blt(fmt::format("safetensors copy {} {}", dir / "in.safetensors", dir / "out.safetensors"));
+  REQUIRE(result.exit_code == 0);
+  CHECK(read_file(dir / "in.safetensors") == read_file(dir / "out.safetensors"));
+  result = blt::test::run_blt(fmt::format("safetensors info {}", dir / "out.safetensors"));
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output, Contains("metadata k = v") && Contains("a BF16 [2, 2] [0, 8]") && Contains("b I16 [3] [8, 14]"));
+  write_file(dir / "bad.safetensors", "abc");
+  result = blt::test::run_blt(fmt::format("safetensors info {}", dir / "bad.safetensors"));
+  CHECK(result.exit_code == 1);
+  CHECK_THAT(result.output, Contains("bad.safetensors: file is 3 bytes"));
+}
