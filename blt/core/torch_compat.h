@@ -4,6 +4,9 @@
 #pragma once
 #include <torch/torch.h>
 #include <torch/version.h>
+#ifdef BLT_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #define BLT_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
@@ -33,6 +36,25 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, c
   const auto acc = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   auto probs = torch::nan_to_num(torch::softmax(scores.to(acc), -1), 0.0).to(v.scalar_type());
   return torch::matmul(probs, v);
+#endif
+}
+
+// Peak bytes allocated by the CUDA caching allocator on `device` since the last
+// reset (0 without CUDA). Index 0 of the stat arrays is the aggregate over pools
+// in every LibTorch version (the enum naming it moved between namespaces).
+inline void reset_peak_memory(int device) {
+#ifdef BLT_WITH_CUDA
+  c10::cuda::CUDACachingAllocator::resetPeakStats(device);
+#else
+  (void)device;
+#endif
+}
+inline int64_t peak_memory_bytes(int device) {
+#ifdef BLT_WITH_CUDA
+  return c10::cuda::CUDACachingAllocator::getDeviceStats(device).allocated_bytes[0].peak;
+#else
+  (void)device;
+  return 0;
 #endif
 }
 

@@ -23,8 +23,9 @@ BltModel::BltModel(const ModelConfig& config) : CausalLM(config) {
 torch::Tensor BltModel::embed(const torch::Tensor& tokens) {
   auto h = local_encoder->embed_tokens(tokens);
   if (encoder_hash_tok_embedding) {
-    auto rows = hash_embedding_rows(tokens, config_.hash);
-    for (int64_t t = 0; t < rows.size(2); ++t) h = h + encoder_hash_tok_embedding(rows.select(2, t));
+    // One lookup for all tables: its backward builds the (huge) dense table
+    // gradient once instead of once per table.
+    h = h + encoder_hash_tok_embedding(hash_embedding_rows(tokens, config_.hash)).sum(2);
   }
   return h;
 }
@@ -46,6 +47,10 @@ torch::Tensor BltModel::run(const ModelInput& input, bool dense) {
   lengths = lengths.to(tokens.device());
   check_patch_lengths(lengths, B, L);
   const int64_t P = lengths.size(1);
+  if (L > config_.local_encoder.max_seq_len)
+    fail("blt model: {} bytes exceed model.local_encoder.max_seq_len = {}", L, config_.local_encoder.max_seq_len);
+  if (P > config_.global.max_seq_len)
+    fail("blt model: {} patches exceed model.global.max_seq_len = {}", P, config_.global.max_seq_len);
 
   AttentionPattern local;
   local.window = config_.local_encoder.sliding_window;

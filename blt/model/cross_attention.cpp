@@ -44,7 +44,7 @@ torch::Tensor CrossAttentionImpl::pool_bytes(const torch::Tensor& patch_queries,
   // Every byte fetches the queries of its own patch, so scores exist only for
   // (patch, own byte) pairs.
   auto q_of_byte = q.gather(1, patch_ids.view({B, L, 1, 1, 1}).expand({B, L, k, heads, head_dim}));
-  auto scores = (q_of_byte * keys.unsqueeze(2)).sum(-1).to(accumulate_type(q)) * scale();  // [B, L, k, H]
+  auto scores = (q_of_byte * keys.unsqueeze(2)).sum(-1, /*keepdim=*/false, accumulate_type(q)) * scale();  // [B, L, k, H]
   auto seg = patch_ids.view({B, L, 1, 1}).expand({B, L, k, heads});
   torch::Tensor seg_max;
   {
@@ -70,7 +70,7 @@ torch::Tensor CrossAttentionImpl::read_patches(const torch::Tensor& byte_queries
   auto index = patch_ids.view({B, L, 1, 1, 1}).expand({B, L, k, heads, head_dim});
   auto keys = project_kv(k_proj, kv_in).view({B, P, k, heads, head_dim}).gather(1, index);      // [B, L, k, H, D]
   auto values = project_kv(v_proj, kv_in).view({B, P, k, heads, head_dim}).gather(1, index);  // [B, L, k, H, D]
-  auto scores = (q * keys).sum(-1).to(accumulate_type(q)) * scale();                          // [B, L, k, H]
+  auto scores = (q * keys).sum(-1, /*keepdim=*/false, accumulate_type(q)) * scale();          // [B, L, k, H]
   auto weights = torch::softmax(scores, 2).to(values.scalar_type());
   auto out = (weights.unsqueeze(-1) * values).sum(2);  // [B, L, H, D]
   return byte_queries + o_proj(out.reshape({B, L, heads * head_dim}));

@@ -21,6 +21,9 @@ AttentionPattern TransformerLM::pattern_for(const torch::Tensor& tokens) const {
 }
 
 torch::Tensor TransformerLM::logits(const torch::Tensor& tokens) {
+  if (tokens.size(1) > config_.transformer.max_seq_len)
+    fail("{}: {} positions exceed model.transformer.max_seq_len = {}", config_.type, tokens.size(1),
+         config_.transformer.max_seq_len);
   auto h = embed_tokens(tokens);
   auto rope = rope_for(config_.transformer, tokens.size(1), h.scalar_type(), h.device());
   const auto pattern = pattern_for(tokens);
