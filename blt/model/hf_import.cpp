@@ -200,12 +200,13 @@ class HfWeights {
   std::map<std::string, const safetensors::Reader*> owner_;
 };
 
-// Loads the blt tensors of `layout` from `weights` via `hf_name`, checking names and shapes.
-std::vector<std::pair<std::string, torch::Tensor>> collect(const HfWeights& weights, const std::vector<TensorShape>& layout,
+// The blt tensors of `layout`, found in `weights` via `hf_name` (names and shapes checked
+// now, data read when the writer gets to each tensor).
+std::vector<safetensors::PendingTensor> collect(const HfWeights& weights, const std::vector<TensorShape>& layout,
                                                            std::string (*hf_name)(const std::string&),
                                                            const std::map<std::string, std::string>& aliases,
                                                            std::set<std::string>& used) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
+  std::vector<safetensors::PendingTensor> out;
   for (const auto& t : layout) {
     std::string source = hf_name(t.name);
     if (!weights.find(source) && aliases.count(source)) source = aliases.at(source);
@@ -217,7 +218,8 @@ std::vector<std::pair<std::string, torch::Tensor>> collect(const HfWeights& weig
     if (info.shape != t.shape)
       fail("{}: tensor '{}' has shape {}, blt parameter '{}' needs {}", reader->path(), source, shape_text(info.shape),
            t.name, shape_text(t.shape));
-    out.emplace_back(t.name, reader->load(source));
+    out.push_back({t.name, safetensors::to_scalar_type(info.dtype), t.shape,
+                   [reader, source] { return reader->load(source); }});
     used.insert(source);
   }
   return out;
@@ -341,18 +343,20 @@ void import_hf_checkpoint(const std::string& hf_dir, const std::string& out_dir)
   std::map<std::string, std::string> blt_aliases;
   if (configs.tie_word_embeddings) blt_aliases["lm_head.weight"] = "model.local_encoder.embed_tokens.weight";
   auto blt_tensors = collect(weights, parameter_layout(configs.blt), &hf_name_of_blt, blt_aliases, used);
-  std::vector<std::pair<std::string, torch::Tensor>> entropy_tensors;
+  std::vector<safetensors::PendingTensor> entropy_tensors;
   if (configs.has_patcher)
     entropy_tensors = collect(weights, parameter_layout(configs.entropy), &hf_name_of_entropy, {}, used);
   for (const auto& name : weights.names())
     if (!used.count(name)) fail("{}: unexpected tensor '{}' (no blt parameter maps to it)", weights.describe(), name);
 
+  const std::size_t n_blt = blt_tensors.size(), n_entropy = entropy_tensors.size();
   if (configs.has_patcher) {
-    write_model_checkpoint((fs::path(out_dir) / kImportedEntropyModelDir).string(), configs.entropy, entropy_tensors);
-    spdlog::info("entropy model: {} tensors -> {}/{}", entropy_tensors.size(), out_dir, kImportedEntropyModelDir);
+    write_model_checkpoint((fs::path(out_dir) / kImportedEntropyModelDir).string(), configs.entropy,
+                           std::move(entropy_tensors));
+    spdlog::info("entropy model: {} tensors -> {}/{}", n_entropy, out_dir, kImportedEntropyModelDir);
   }
-  write_model_checkpoint(out_dir, configs.blt, blt_tensors);
-  spdlog::info("blt model: {} tensors -> {}", blt_tensors.size(), out_dir);
+  write_model_checkpoint(out_dir, configs.blt, std::move(blt_tensors));
+  spdlog::info("blt model: {} tensors -> {}", n_blt, out_dir);
 }
 
 }  // namespace blt::model

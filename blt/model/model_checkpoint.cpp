@@ -37,10 +37,10 @@ ModelConfig read_checkpoint_config(const std::string& dir) {
 }
 
 void write_model_checkpoint(const std::string& dir, const ModelConfig& config,
-                            const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+                            std::vector<safetensors::PendingTensor> tensors) {
   config.validate();
   fs::create_directories(dir);
-  safetensors::write((fs::path(dir) / kCheckpointWeightsFile).string(), tensors, {{"format", "pt"}});
+  safetensors::write((fs::path(dir) / kCheckpointWeightsFile).string(), std::move(tensors), {{"format", "pt"}});
   const fs::path path = fs::path(dir) / kCheckpointConfigFile;
   const fs::path temp = fs::path(dir) / (std::string(kCheckpointConfigFile) + ".tmp");
   {
@@ -52,9 +52,12 @@ void write_model_checkpoint(const std::string& dir, const ModelConfig& config,
 }
 
 void save_model_checkpoint(const std::string& dir, const CausalLM& model) {
-  std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const auto& item : model.named_parameters(/*recurse=*/true)) tensors.emplace_back(item.key(), item.value());
-  write_model_checkpoint(dir, model.config(), tensors);
+  std::vector<safetensors::PendingTensor> tensors;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    const auto tensor = item.value();
+    tensors.push_back({item.key(), tensor.scalar_type(), tensor.sizes().vec(), [tensor] { return tensor; }});
+  }
+  write_model_checkpoint(dir, model.config(), std::move(tensors));
 }
 
 void load_parameters(torch::nn::Module& module, const safetensors::Reader& weights) {

@@ -23,9 +23,9 @@ inline constexpr const char* kCheckpointWeightsFile = "model.safetensors";
 // Reads and validates `dir`/config.yaml.
 ModelConfig read_checkpoint_config(const std::string& dir);
 
-// Writes config.yaml and model.safetensors into `dir` (created if needed).
+// Writes model.safetensors (loading one tensor at a time) and config.yaml into `dir` (created if needed).
 void write_model_checkpoint(const std::string& dir, const ModelConfig& config,
-                            const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+                            std::vector<safetensors::PendingTensor> tensors);
 void save_model_checkpoint(const std::string& dir, const CausalLM& model);
 
 // Copies every parameter of `module` from `weights` (converting the dtype). Every
