@@ -257,3 +257,21 @@ TEST_CASE("blt model info prints the counts per component", "[model][cli]") {
   CHECK(bad.exit_code != 0);
   CHECK_THAT(bad.output, Catch::Matchers::Contains("model.global.heads"));
 }
+
+TEST_CASE("byte LM: KV-cache decoding equals the full forward for any window", "[model][causality]") {
+  auto gen = at::detail::createCPUGenerator(27);
+  torch::NoGradGuard no_grad;
+  for (int64_t window : {1, 3, 0}) {
+    torch::manual_seed(9);
+    auto lm = std::dynamic_pointer_cast<TransformerLM>(build_model(load_model_preset(
+        "entropy-tiny", {"model.transformer.sliding_window=" + std::to_string(window), "model.transformer.kv_heads=2"})));
+    lm->to(torch::kDouble);
+    auto tokens = blt::test::random_tokens(2, 30, gen, 0.1);
+    auto full = lm->logits(tokens);
+    LMCache cache;
+    std::vector<torch::Tensor> steps;
+    for (int64_t t = 0; t < 30; ++t) steps.push_back(lm->step(tokens.select(1, t), cache));
+    INFO("window " << window);
+    CHECK(max_abs_diff(torch::stack(steps, 1), full) < 1e-10);
+  }
+}

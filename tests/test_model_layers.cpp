@@ -187,3 +187,21 @@ TEST_CASE("gradients of a transformer layer and of encoder pooling match finite 
   }
   CHECK(checked > 20);
 }
+
+TEST_CASE("patch ids equal the Hugging Face formulas on random lengths", "[model][patching]") {
+  // HF: ids = (number of patch starts <= position) - 1, starts = [0, cumsum(lengths)[:-1]];
+  // the decoder applies it to lengths[:, 1:]. Rows here carry at most one trailing zero.
+  auto gen = seeded(6);
+  auto hf_ids = [](const torch::Tensor& lengths, int64_t L) {
+    auto starts = torch::cat({torch::zeros({lengths.size(0), 1}, torch::kLong), lengths.cumsum(1).narrow(1, 0, lengths.size(1) - 1)}, 1);
+    auto pos = torch::arange(L, torch::kLong);
+    return starts.unsqueeze(1).le(pos.view({1, L, 1})).sum(-1) - 1;
+  };
+  for (int trial = 0; trial < 20; ++trial) {
+    const int64_t L = 10 + trial * 7;
+    auto lengths = blt::test::random_patch_lengths(1, L, 1 + trial % 7, gen);
+    CHECK(patch_ids_from_lengths(lengths, L).equal(hf_ids(lengths, L)));
+    using torch::indexing::Slice;
+    CHECK(decoder_patch_ids_from_lengths(lengths, L).equal(hf_ids(lengths.index({Slice(), Slice(1)}), L)));
+  }
+}

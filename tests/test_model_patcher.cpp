@@ -198,3 +198,28 @@ TEST_CASE("hash n-grams: polynomial hash with int64 wrap-around and non-negative
   CHECK(rows.min().item<int64_t>() >= 0);
   CHECK(rows.max().item<int64_t>() < 12 * 1000);
 }
+
+TEST_CASE("entropies of sequences longer than the entropy model's max_seq_len come from overlapping chunks",
+          "[model][patching]") {
+  torch::manual_seed(8);
+  auto long_config = blt::test::load_model_preset("entropy-tiny", {"model.transformer.max_seq_len=1000"});
+  auto short_config = blt::test::load_model_preset("entropy-tiny", {"model.transformer.max_seq_len=150"});
+  auto full = std::dynamic_pointer_cast<TransformerLM>(build_model(long_config));
+  auto chunked = std::dynamic_pointer_cast<TransformerLM>(build_model(short_config));
+  {
+    torch::NoGradGuard no_grad;
+    auto source = full->named_parameters();
+    for (auto& item : chunked->named_parameters()) item.value().copy_(source[item.key()]);
+  }
+  full->to(torch::kDouble);
+  chunked->to(torch::kDouble);
+  auto gen = at::detail::createCPUGenerator(12);
+  auto tokens = blt::test::random_tokens(2, 700, gen);
+  auto a = Patcher({}, full).entropies(tokens), b = Patcher({}, chunked).entropies(tokens);
+  REQUIRE(a.sizes() == b.sizes());
+  CHECK(blt::test::max_abs_diff(a, b) < 1e-9);
+  auto no_window = blt::test::load_model_preset("entropy-tiny", {"model.transformer.max_seq_len=150",
+                                                                 "model.transformer.sliding_window=0"});
+  REQUIRE_THROWS_WITH(Patcher({}, std::dynamic_pointer_cast<TransformerLM>(build_model(no_window))).entropies(tokens),
+                      Catch::Matchers::Contains("max_seq_len"));
+}

@@ -44,14 +44,14 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, c
 // in every LibTorch version (the enum naming it moved between namespaces).
 inline void reset_peak_memory(int device) {
 #ifdef BLT_WITH_CUDA
-  c10::cuda::CUDACachingAllocator::resetPeakStats(device);
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
 #else
   (void)device;
 #endif
 }
 inline int64_t peak_memory_bytes(int device) {
 #ifdef BLT_WITH_CUDA
-  return c10::cuda::CUDACachingAllocator::getDeviceStats(device).allocated_bytes[0].peak;
+  return c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device)).allocated_bytes[0].peak;
 #else
   (void)device;
   return 0;

@@ -93,7 +93,26 @@ Patcher::Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_m
 torch::Tensor Patcher::entropies(const torch::Tensor& tokens) const {
   if (!entropy_model_) fail("patcher: no entropy model loaded");
   torch::NoGradGuard no_grad;
-  return next_byte_entropy(entropy_model_->logits(tokens));
+  const auto& shape = entropy_model_->config().transformer;
+  const int64_t L = tokens.size(1), M = shape.max_seq_len, W = shape.sliding_window;
+  if (L <= M) return next_byte_entropy(entropy_model_->logits(tokens));
+  // A windowed model's output at i depends on at most layers * (W-1) earlier bytes
+  // (each layer reaches W-1 back), and RoPE scores depend only on distances, so
+  // overlapping chunks with that much left context give the same entropies as one
+  // pass over the whole sequence.
+  const int64_t context = shape.layers * (W - 1);
+  if (W <= 0 || context >= M)
+    fail("patcher: {} bytes exceed the entropy model's max_seq_len {} and its receptive field (layers x "
+         "(sliding_window - 1) = {}) is not shorter than that",
+         L, M, W <= 0 ? std::string("unlimited") : std::to_string(context));
+  std::vector<torch::Tensor> parts;
+  const int64_t step = M - context;
+  for (int64_t out = 0; out < L; out += step) {
+    const int64_t from = std::max<int64_t>(0, out - context), to = std::min(L, out + step);
+    auto e = next_byte_entropy(entropy_model_->logits(tokens.narrow(1, from, to - from)));
+    parts.push_back(e.narrow(1, out - from, to - out));
+  }
+  return torch::cat(parts, 1);
 }
 
 torch::Tensor Patcher::patch(const torch::Tensor& tokens) const {

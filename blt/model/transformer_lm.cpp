@@ -61,13 +61,12 @@ torch::Tensor TransformerLM::step(const torch::Tensor& tokens, LMCache& cache) {
   ++cache.length;
   // Entries that no future position can see (outside every later window) are dropped.
   if (s.sliding_window > 0 && cache.positions.size(0) >= s.sliding_window) {
-    const int64_t keep = s.sliding_window - 1;
-    using torch::indexing::Slice;
-    cache.positions = cache.positions.index({Slice(-keep, torch::indexing::None)});
-    cache.document_ids = cache.document_ids.index({Slice(), Slice(-keep, torch::indexing::None)});
+    const int64_t keep = s.sliding_window - 1, drop = cache.positions.size(0) - keep;
+    cache.positions = cache.positions.narrow(0, drop, keep);
+    cache.document_ids = cache.document_ids.narrow(1, drop, keep);
     for (auto& l : cache.layers) {
-      l.keys = l.keys.index({Slice(), Slice(), Slice(-keep, torch::indexing::None)});
-      l.values = l.values.index({Slice(), Slice(), Slice(-keep, torch::indexing::None)});
+      l.keys = l.keys.narrow(2, drop, keep);
+      l.values = l.values.narrow(2, drop, keep);
     }
   }
   return lm_head(norm(h)).view({B, -1});
