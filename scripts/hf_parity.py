@@ -8,6 +8,7 @@ English (with some multi-byte UTF-8) in three settings:
   marker  the same lengths followed by a zero-length patch
   entropy no lengths: HF patches with its patcher, blt with the imported entropy model;
           the boundaries must be identical.
+  patcher the entropy model's own logits (HF BltPatcher vs blt's imported byte_lm).
 Pass: max |logit difference| < --tol (1e-4) everywhere and identical entropy boundaries.
 
 Usage (from the repository root, after building blt):
@@ -136,8 +137,8 @@ def main():
     for cfg in {id(model.config): model.config, id(model.model.config): model.model.config}.values():
         cfg.patching_threshold = threshold
     with torch.no_grad():
-        entropies, hf_entropy_lengths, _ = model.model.patcher(input_ids, patch_size=4, threshold=threshold,
-                                                               max_patch_length=None)
+        entropies, hf_entropy_lengths, hf_patcher_logits = model.model.patcher(
+            input_ids, patch_size=4, threshold=threshold, max_patch_length=None)
     hf_entropy_lengths = hf_entropy_lengths.long().cpu()
 
     hf_dir, ckpt = work / "hf", work / "blt"
@@ -187,6 +188,16 @@ def main():
         ok = ok and diff < args.tol
         results[name] = entry
         print(f"{name}: {json.dumps(entry)}", flush=True)
+
+    # The patcher alone (a plain byte transformer): isolates RoPE/attention/norm differences
+    # from the BLT-specific parts when the settings above disagree.
+    out = work / "blt_patcher.safetensors"
+    run([args.blt, "model", "logits", str(ckpt / "entropy"), "--text-file", str(text_file), "--bos", "--out", str(out)])
+    patcher_out = load_file(str(out))
+    diff = (hf_patcher_logits.float().cpu() - patcher_out["logits"]).abs().max().item()
+    results["patcher"] = {"max_abs_logit_diff": diff}
+    ok = ok and diff < args.tol
+    print(f"patcher: {json.dumps(results['patcher'])}", flush=True)
 
     summary = {"bytes": L, "tol": args.tol, "torch": torch.__version__, "transformers": transformers.__version__,
                "device": args.device, "results": results, "pass": ok}
