@@ -309,3 +309,38 @@ TEST_CASE("hf import: blt model logits saves the logits of given bytes and patch
   CHECK(result.exit_code == 1);
   CHECK_THAT(result.output, Contains("patch length 1 is 'x'"));
 }
+
+TEST_CASE("hf import: sharded checkpoints and tied output embeddings", "[hf_import]") {
+  TempDir dir;
+  const auto blt_config = tiny_blt();
+  const auto entropy_config = tiny_entropy();
+  auto blt = m::build_model(blt_config);
+  auto entropy = m::build_model(entropy_config);
+  auto config = hf_config(blt_config, entropy_config);
+  config["tie_word_embeddings"] = true;
+  // Two shards behind an index; lm_head.weight absent because it is tied to the byte embedding.
+  Tensors first, second;
+  json weight_map = json::object();
+  for (const auto& t : hf_tensors(*blt, *entropy)) {
+    if (t.first == "lm_head.weight") continue;
+    const bool in_first = t.first.find("global_transformer") == std::string::npos;
+    (in_first ? first : second).push_back(t);
+    weight_map[t.first] = in_first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  std::filesystem::create_directories(dir / "hf");
+  std::ofstream(dir / "hf/config.json") << config.dump();
+  std::ofstream(dir / "hf/model.safetensors.index.json") << json{{"metadata", json::object()}, {"weight_map", weight_map}}.dump();
+  st::write(dir / "hf/model-00001-of-00002.safetensors", first);
+  st::write(dir / "hf/model-00002-of-00002.safetensors", second);
+
+  m::import_hf_checkpoint(dir / "hf", dir / "ckpt");
+  st::Reader out(dir / "ckpt/model.safetensors");
+  CHECK(torch::equal(out.load("lm_head.weight"), out.load("local_encoder.embed_tokens.weight")));
+  CHECK(torch::equal(out.load("global_transformer.layers.1.mlp.up_proj.weight"),
+                     blt->named_parameters()["global_transformer.layers.1.mlp.up_proj.weight"]));
+
+  // Without the tie, the missing lm_head is an error.
+  config["tie_word_embeddings"] = false;
+  std::ofstream(dir / "hf/config.json") << config.dump();
+  REQUIRE_THROWS_WITH(m::import_hf_checkpoint(dir / "hf", dir / "ckpt2"), Contains("missing tensor 'lm_head.weight'"));
+}
