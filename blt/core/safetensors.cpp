@@ -50,7 +50,8 @@ std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("
 
 // Reads one non-negative integer of the header; `what` names it in errors.
 uint64_t header_uint(const nlohmann::json& value, const std::string& file, const std::string& what) {
-  if (!value.is_number_integer() || (value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() < 0))
+  // nlohmann stores every non-negative integer literal as unsigned; negatives and floats are not.
+  if (!value.is_number_unsigned())
     fail("{}: {} must be a non-negative integer, got {}", file, what, value.dump());
   return value.get<uint64_t>();
 }
