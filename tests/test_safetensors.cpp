@@ -65,6 +65,21 @@ TEST_CASE("safetensors: every dtype round-trips with metadata", "[safetensors]")
   CHECK(n % 8 == 0);
 }
 
+TEST_CASE("safetensors: streamed tensors are loaded one at a time in name order", "[safetensors]") {
+  TempDir dir;
+  std::vector<std::string> order;
+  std::vector<st::PendingTensor> pending;
+  for (const char* name : {"z", "m", "a"})
+    pending.push_back({name, torch::kLong, {2}, [&order, name] {
+                         order.push_back(name);
+                         return torch::full({2}, static_cast<int64_t>(name[0]), torch::kLong);
+                       }});
+  st::write(dir / "s.safetensors", std::move(pending));
+  CHECK(order == std::vector<std::string>{"a", "m", "z"});
+  st::Reader reader(dir / "s.safetensors");
+  CHECK(reader.load("m")[1].item<int64_t>() == 'm');
+}
+
 TEST_CASE("safetensors: writing is deterministic and sorted by name", "[safetensors]") {
   TempDir dir;
   auto a = torch::arange(6, torch::kFloat).view({2, 3});
@@ -88,6 +103,11 @@ TEST_CASE("safetensors: a failed write leaves the old file and no temporary", "[
                       Contains("tensor 'a' given twice"));
   REQUIRE_THROWS_WITH(st::write(path, {{"c", torch::ones({2}, torch::kComplexFloat)}}),
                       Contains("no safetensors equivalent"));
+  // Tensors streamed from a loader: a loader that breaks its declaration aborts the write.
+  std::vector<st::PendingTensor> pending;
+  pending.push_back({"a", torch::kFloat, {2}, [] { return torch::ones({3}); }});
+  REQUIRE_THROWS_WITH(st::write(path, std::move(pending)),
+                      Contains("tensor 'a' was declared Float [2] but loaded as Float [3]"));
   CHECK(read_file(path) == before);
   std::size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.str())) {
@@ -149,4 +169,20 @@ TEST_CASE("safetensors: corrupt files are rejected with the file and the tensor 
   st::Reader reader(path);
   CHECK(reader.metadata().at("format") == "pt");
   CHECK(reader.load("w")[1][3].item<int8_t>() == -1);
+}
+
+TEST_CASE("safetensors: blt safetensors copy and info", "[safetensors]") {
+  TempDir dir;
+  st::write(dir / "in.safetensors", {{"b", torch::arange(3, torch::kShort)}, {"a", torch::ones({2, 2}, torch::kBFloat16)}},
+            {{"k", "v"}});
+  auto result = blt::test::run_blt(fmt::format("safetensors copy {} {}", dir / "in.safetensors", dir / "out.safetensors"));
+  REQUIRE(result.exit_code == 0);
+  CHECK(read_file(dir / "in.safetensors") == read_file(dir / "out.safetensors"));
+  result = blt::test::run_blt(fmt::format("safetensors info {}", dir / "out.safetensors"));
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output, Contains("metadata k = v") && Contains("a BF16 [2, 2] [0, 8]") && Contains("b I16 [3] [8, 14]"));
+  write_file(dir / "bad.safetensors", "abc");
+  result = blt::test::run_blt(fmt::format("safetensors info {}", dir / "bad.safetensors"));
+  CHECK(result.exit_code == 1);
+  CHECK_THAT(result.output, Contains("bad.safetensors: file is 3 bytes"));
 }

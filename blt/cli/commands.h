@@ -11,5 +11,9 @@ int config_show(const Args& args);
 int preprocess(const Args& args);
 int data_stats(const Args& args);
 int model_info(const Args& args);
+int model_logits(const Args& args);
+int import_hf(const Args& args);
+int safetensors_info(const Args& args);
+int safetensors_copy(const Args& args);
 
 }  // namespace blt::cli

@@ -21,6 +21,10 @@ const Command kCommands[] = {
     {"data stats", "documents, bytes, byte entropy and script mix of shards", blt::cli::data_stats},
     {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
     {"model info", "parameter counts per component of a model config", blt::cli::model_info},
+    {"model logits", "save a checkpoint's logits on the bytes of a file (parity checks)", blt::cli::model_logits},
+    {"import", "convert a Hugging Face BltForCausalLM checkpoint into a blt checkpoint", blt::cli::import_hf},
+    {"safetensors info", "validate a .safetensors file and list its tensors", blt::cli::safetensors_info},
+    {"safetensors copy", "read a .safetensors file and write it again (format cross-checks)", blt::cli::safetensors_copy},
 };
 
 void print_help() {

@@ -50,7 +50,8 @@ std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("
 
 // Reads one non-negative integer of the header; `what` names it in errors.
 uint64_t header_uint(const nlohmann::json& value, const std::string& file, const std::string& what) {
-  if (!value.is_number_integer() || (value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() < 0))
+  // nlohmann stores every non-negative integer literal as unsigned; negatives and floats are not.
+  if (!value.is_number_unsigned())
     fail("{}: {} must be a non-negative integer, got {}", file, what, value.dump());
   return value.get<uint64_t>();
 }
@@ -235,23 +236,24 @@ torch::Tensor Reader::load(const std::string& name) const {
   return out;
 }
 
-void write(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-           const std::map<std::string, std::string>& metadata) {
-  std::vector<std::pair<std::string, torch::Tensor>> sorted = tensors;
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+void write(const std::string& path, std::vector<PendingTensor> tensors, const std::map<std::string, std::string>& metadata) {
+  std::sort(tensors.begin(), tensors.end(), [](const PendingTensor& a, const PendingTensor& b) { return a.name < b.name; });
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header[kMetadataKey] = metadata;
   uint64_t offset = 0;
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    const auto& [name, tensor] = sorted[i];
-    if (name.empty() || name == kMetadataKey) fail("{}: invalid tensor name '{}'", path, name);
-    if (i > 0 && sorted[i - 1].first == name) fail("{}: tensor '{}' given twice", path, name);
-    if (!tensor.defined()) fail("{}: tensor '{}' is undefined", path, name);
-    const DType dtype = from_scalar_type(tensor.scalar_type());
-    const uint64_t bytes = static_cast<uint64_t>(tensor.numel()) * dtype_size(dtype);
-    header[name] = {{"dtype", dtype_name(dtype)},
-                    {"shape", tensor.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
+  std::vector<uint64_t> sizes;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    if (t.name.empty() || t.name == kMetadataKey) fail("{}: invalid tensor name '{}'", path, t.name);
+    if (i > 0 && tensors[i - 1].name == t.name) fail("{}: tensor '{}' given twice", path, t.name);
+    const DType dtype = from_scalar_type(t.dtype);
+    uint64_t bytes = dtype_size(dtype);
+    for (int64_t d : t.shape) {
+      if (d < 0) fail("{}: tensor '{}' has a negative dimension in {}", path, t.name, shape_text(t.shape));
+      bytes *= static_cast<uint64_t>(d);
+    }
+    header[t.name] = {{"dtype", dtype_name(dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    sizes.push_back(bytes);
     offset += bytes;
   }
   std::string text = header.dump();
@@ -266,10 +268,13 @@ void write(const std::string& path, const std::vector<std::pair<std::string, tor
     const uint64_t len = text.size();
     out.write(reinterpret_cast<const char*>(&len), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& [name, tensor] : sorted) {
-      const auto cpu = tensor.detach().to(torch::kCPU).contiguous();
-      const auto bytes = static_cast<std::streamsize>(cpu.numel() * cpu.element_size());
-      if (bytes > 0) out.write(static_cast<const char*>(cpu.data_ptr()), bytes);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      const auto& t = tensors[i];
+      const auto cpu = t.load().detach().to(torch::kCPU).contiguous();
+      if (cpu.scalar_type() != t.dtype || cpu.sizes() != c10::IntArrayRef(t.shape))
+        fail("{}: tensor '{}' was declared {} {} but loaded as {} {}", path, t.name, c10::toString(t.dtype),
+             shape_text(t.shape), c10::toString(cpu.scalar_type()), shape_text(cpu.sizes().vec()));
+      if (sizes[i] > 0) out.write(static_cast<const char*>(cpu.data_ptr()), static_cast<std::streamsize>(sizes[i]));
     }
     out.flush();
     if (!out) fail("{}: write to {} failed", path, temp.string());
@@ -280,6 +285,16 @@ void write(const std::string& path, const std::vector<std::pair<std::string, tor
     fs::remove(temp, ec);
     throw;
   }
+}
+
+void write(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+           const std::map<std::string, std::string>& metadata) {
+  std::vector<PendingTensor> pending;
+  for (const auto& [name, tensor] : tensors) {
+    if (!tensor.defined()) fail("{}: tensor '{}' is undefined", path, name);
+    pending.push_back({name, tensor.scalar_type(), tensor.sizes().vec(), [tensor] { return tensor; }});
+  }
+  write(path, std::move(pending), metadata);
 }
 
 }  // namespace blt::safetensors

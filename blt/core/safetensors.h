@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -61,6 +62,20 @@ class Reader {
   std::map<std::string, std::size_t> index_;
   std::map<std::string, std::string> metadata_;
 };
+
+// A tensor to be written whose data is produced only when the writer reaches it,
+// so that a whole checkpoint never has to sit in memory at once. `load` must
+// return a tensor of exactly `dtype` and `shape`.
+struct PendingTensor {
+  std::string name;
+  torch::ScalarType dtype;
+  std::vector<int64_t> shape;
+  std::function<torch::Tensor()> load;
+};
+
+// Writes the tensors one at a time in name order, loading each just before it is written.
+void write(const std::string& path, std::vector<PendingTensor> tensors,
+           const std::map<std::string, std::string>& metadata = {});
 
 // Writes `tensors` (any device; names unique and not "__metadata__") to `path`:
 // sorted by name, header padded with spaces to a multiple of 8 bytes, written to a

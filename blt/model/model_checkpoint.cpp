@@ -1,0 +1,101 @@
+#include "blt/model/model_checkpoint.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "blt/config/yaml_config.h"
+#include "blt/core/error.h"
+#include "blt/model/blt_model.h"
+#include "blt/model/patcher.h"
+#include "blt/model/transformer_lm.h"
+
+namespace blt::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The checkpoint's config file: only a model section.
+struct CheckpointConfig {
+  ModelConfig model;
+  template <class V>
+  void visit(V& v) {
+    v.field("model", model, "model shape");
+  }
+};
+
+std::string shape_text(c10::IntArrayRef shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+
+}  // namespace
+
+ModelConfig read_checkpoint_config(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kCheckpointConfigFile).string();
+  if (!fs::exists(path)) fail("{}: not a model checkpoint (no {})", dir, kCheckpointConfigFile);
+  auto config = config::read<CheckpointConfig>(config::Document::load(path)).model;
+  config.validate();
+  return config;
+}
+
+void write_model_checkpoint(const std::string& dir, const ModelConfig& config,
+                            std::vector<safetensors::PendingTensor> tensors) {
+  config.validate();
+  fs::create_directories(dir);
+  safetensors::write((fs::path(dir) / kCheckpointWeightsFile).string(), std::move(tensors), {{"format", "pt"}});
+  const fs::path path = fs::path(dir) / kCheckpointConfigFile;
+  const fs::path temp = fs::path(dir) / (std::string(kCheckpointConfigFile) + ".tmp");
+  {
+    std::ofstream out(temp);
+    out << config::to_yaml(CheckpointConfig{config});
+    if (!out) fail("{}: cannot write {}", dir, temp.string());
+  }
+  fs::rename(temp, path);
+}
+
+void save_model_checkpoint(const std::string& dir, const CausalLM& model) {
+  std::vector<safetensors::PendingTensor> tensors;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    const auto tensor = item.value();
+    tensors.push_back({item.key(), tensor.scalar_type(), tensor.sizes().vec(), [tensor] { return tensor; }});
+  }
+  write_model_checkpoint(dir, model.config(), std::move(tensors));
+}
+
+void load_parameters(torch::nn::Module& module, const safetensors::Reader& weights) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> expected;
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
+    const auto& name = item.key();
+    expected.insert(name);
+    if (!weights.contains(name)) fail("{}: missing tensor '{}'", weights.path(), name);
+    const auto& info = weights.info(name);
+    if (c10::IntArrayRef(info.shape) != item.value().sizes())
+      fail("{}: tensor '{}' has shape {}, the model expects {}", weights.path(), name, shape_text(info.shape),
+           shape_text(item.value().sizes()));
+    item.value().copy_(weights.load(name));
+  }
+  for (const auto& t : weights.tensors())
+    if (!expected.count(t.name)) fail("{}: unexpected tensor '{}' (the model has no such parameter)", weights.path(), t.name);
+}
+
+std::shared_ptr<Patcher> load_checkpoint_patcher(const std::string& dir, const ModelConfig& config) {
+  const bool entropy_mode = config.patching.mode == "entropy" || config.patching.mode == "entropy_monotonic";
+  if (config.type != "blt" || !entropy_mode || config.patching.entropy_model.empty()) return nullptr;
+  fs::path entropy_dir(config.patching.entropy_model);
+  if (entropy_dir.is_relative()) entropy_dir = fs::path(dir) / entropy_dir;
+  auto entropy = std::dynamic_pointer_cast<TransformerLM>(load_model_checkpoint(entropy_dir.string()));
+  if (!entropy || entropy->config().type != "byte_lm")
+    fail("{}: patching.entropy_model {} is not a byte_lm checkpoint", dir, entropy_dir.string());
+  entropy->eval();
+  return std::make_shared<Patcher>(config.patching, entropy);
+}
+
+std::shared_ptr<CausalLM> load_model_checkpoint(const std::string& dir) {
+  const auto config = read_checkpoint_config(dir);
+  auto model = build_model(config);
+  load_parameters(*model, safetensors::Reader((fs::path(dir) / kCheckpointWeightsFile).string()));
+  if (auto patcher = load_checkpoint_patcher(dir, config))
+    std::static_pointer_cast<BltModel>(model)->set_patcher(patcher);
+  return model;
+}
+
+}  // namespace blt::model
