@@ -47,9 +47,10 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the built `blt` program with `args` (shell words) and captures its output.
-inline RunResult run_blt(const std::string& args) {
-  const std::string cmd = std::string(BLT_BINARY) + " " + args + " 2>&1";
+// Runs the built `blt` program with `args` (shell words) and captures its output;
+// `env` is an optional list of VAR=value assignments for it.
+inline RunResult run_blt(const std::string& args, const std::string& env = "") {
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(BLT_BINARY) + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string output;

@@ -15,5 +15,7 @@ int model_logits(const Args& args);
 int import_hf(const Args& args);
 int safetensors_info(const Args& args);
 int safetensors_copy(const Args& args);
+int train(const Args& args);
+int eval(const Args& args);
 
 }  // namespace blt::cli

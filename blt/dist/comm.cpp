@@ -12,7 +12,7 @@
 namespace blt::dist {
 
 Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout)
-    : rank_(env.rank), world_size_(env.world_size), timeout_(timeout) {
+    : rank_(env.rank), world_size_(env.world_size), timeout_(timeout), device_(device) {
   if (world_size_ == 1) return;
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<uint16_t>(env.master_port);
@@ -63,25 +63,40 @@ c10::intrusive_ptr<compat::CommWork> Comm::all_reduce_sum_async(torch::Tensor& t
   return backend_->allreduce(tensors, options);
 }
 
+template <class Op>
+void Comm::on_device(torch::Tensor& t, Op op) {
+  if (t.device() == device_ && t.is_contiguous()) {
+    op(t);
+    return;
+  }
+  auto staged = t.to(device_).contiguous();
+  op(staged);
+  t.copy_(staged);
+}
+
 void Comm::all_reduce_sum_(torch::Tensor& t) {
   if (!distributed()) return;
-  wait(all_reduce_sum_async(t));
+  on_device(t, [&](torch::Tensor& x) { wait(all_reduce_sum_async(x)); });
 }
 
 void Comm::all_reduce_max_(torch::Tensor& t) {
   if (!distributed()) return;
-  std::vector<torch::Tensor> tensors{t};
-  c10d::AllreduceOptions options;
-  options.reduceOp = c10d::ReduceOp::MAX;
-  wait(backend_->allreduce(tensors, options));
+  on_device(t, [&](torch::Tensor& x) {
+    std::vector<torch::Tensor> tensors{x};
+    c10d::AllreduceOptions options;
+    options.reduceOp = c10d::ReduceOp::MAX;
+    wait(backend_->allreduce(tensors, options));
+  });
 }
 
 void Comm::broadcast_(torch::Tensor& t, int root) {
   if (!distributed()) return;
-  std::vector<torch::Tensor> tensors{t};
-  c10d::BroadcastOptions options;
-  options.rootRank = root;
-  wait(backend_->broadcast(tensors, options));
+  on_device(t, [&](torch::Tensor& x) {
+    std::vector<torch::Tensor> tensors{x};
+    c10d::BroadcastOptions options;
+    options.rootRank = root;
+    wait(backend_->broadcast(tensors, options));
+  });
 }
 
 torch::Tensor Comm::reduce_scatter_sum(const torch::Tensor& flat) {
@@ -121,7 +136,7 @@ torch::Tensor Comm::all_gather(const torch::Tensor& chunk) {
 void Comm::barrier() {
   if (!distributed()) return;
   // A tiny all-reduce: unlike c10d's barrier it takes our timeout and needs no device guess.
-  auto t = torch::zeros({1});
+  auto t = torch::zeros({1}, device_);
   all_reduce_sum_(t);
 }
 

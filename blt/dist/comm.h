@@ -30,10 +30,12 @@ class Comm {
   bool distributed() const { return world_size_ > 1; }
   const std::string& backend_name() const { return backend_name_; }
 
-  // Asynchronous: returned work is waited for with wait().
+  // Asynchronous: returned work is waited for with wait(). `t` must be on device().
   c10::intrusive_ptr<compat::CommWork> all_reduce_sum_async(torch::Tensor& t);
   void wait(const c10::intrusive_ptr<compat::CommWork>& work);
 
+  // The blocking collectives accept tensors on any device (NCCL needs CUDA ones:
+  // they are staged through device() and copied back).
   void all_reduce_sum_(torch::Tensor& t);
   void all_reduce_max_(torch::Tensor& t);
   void broadcast_(torch::Tensor& t, int root = 0);
@@ -42,12 +44,16 @@ class Comm {
   // this rank's chunk [n] -> concatenation of every rank's chunk [world * n].
   torch::Tensor all_gather(const torch::Tensor& chunk);
   void barrier();
+  const torch::Device& device() const { return device_; }
 
  private:
+  template <class Op>
+  void on_device(torch::Tensor& t, Op op);
   int rank_ = 0, world_size_ = 1;
   std::string backend_name_ = "none";
   bool native_flat_ = false;  // backend has reduce-scatter / flat all-gather
   std::chrono::milliseconds timeout_{0};
+  torch::Device device_ = torch::kCPU;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<compat::CommBackend> backend_;
 };

@@ -211,4 +211,8 @@ double threshold_for_mean_patch_size(const std::vector<torch::Tensor>& entropies
   return best;
 }
 
+void Patcher::to(const torch::Device& device) {
+  if (entropy_model_) entropy_model_->to(device);
+}
+
 }  // namespace blt::model

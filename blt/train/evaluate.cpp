@@ -1,0 +1,65 @@
+#include "blt/train/evaluate.h"
+
+#include <chrono>
+
+#include "blt/data/byte_ids.h"
+#include "blt/data/loader.h"
+
+namespace blt::train {
+
+StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device) {
+  StepBatch b;
+  const auto on_device = tokens.to(device, /*non_blocking=*/true);
+  const int64_t L = on_device.size(1) - 1;
+  b.input.tokens = on_device.narrow(1, 0, L).clamp_min(data::kBoeId);
+  b.targets = on_device.narrow(1, 1, L);
+  if (patcher) {
+    torch::NoGradGuard no_grad;
+    b.input.patch_lengths = patcher->patch(b.input.tokens);
+    b.real_patches = (b.input.patch_lengths > 0).sum().item<double>();
+  }
+  return b;
+}
+
+EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::shared_ptr<const data::ShardSet> corpus,
+                    const EvalOptions& options, dist::Comm& comm, const torch::Device& device) {
+  const auto start = std::chrono::steady_clock::now();
+  data::LoaderOptions lo;
+  lo.seq_len = options.seq_len;
+  lo.batch_size = options.batch_size;
+  lo.shuffle = false;
+  lo.repeat = false;
+  lo.rank = comm.rank();
+  lo.world_size = comm.world_size();
+  data::Loader loader(std::move(corpus), lo);
+
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  EvalResult result;
+  int64_t batches = 0;
+  while (auto batch = loader.next()) {
+    if (options.max_batches > 0 && batches >= options.max_batches) break;
+    ++batches;
+    auto step = prepare_batch(batch->tokens, patcher, device);
+    torch::Tensor logits;
+    {
+      compat::CudaAutocast autocast(options.bf16 && device.is_cuda(), at::kBFloat16);
+      logits = model.forward(step.input);
+    }
+    result.sums.add(token_loss(logits, step.targets).sums);
+    result.patches += step.real_patches;
+  }
+  model.train(was_training);
+  auto totals = torch::tensor({result.sums.nats, result.sums.targets, result.sums.text_nats, result.sums.bytes,
+                               result.patches},
+                              torch::kDouble);
+  comm.all_reduce_sum_(totals);
+  const auto* t = totals.data_ptr<double>();
+  result.sums = {t[0], t[1], t[2], t[3]};
+  result.patches = t[4];
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace blt::train

@@ -1,0 +1,44 @@
+// Bits per byte on held-out shards: one pass over every byte, in corpus order,
+// split over the ranks; the last partial sequence is padded, not dropped.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "blt/data/shard_reader.h"
+#include "blt/dist/comm.h"
+#include "blt/model/causal_lm.h"
+#include "blt/model/patcher.h"
+#include "blt/train/byte_loss.h"
+
+namespace blt::train {
+
+struct EvalOptions {
+  int64_t seq_len = 4096;
+  int64_t batch_size = 8;
+  int64_t max_batches = 0;  // per rank; 0 = the whole set
+  bool bf16 = false;
+};
+
+struct EvalResult {
+  LossSums sums;
+  double patches = 0;  // BLT: real patches over the evaluated sequences
+  double seconds = 0;
+  double mean_patch_length() const { return patches > 0 ? sums.bytes / patches : 0.0; }
+};
+
+// `patcher` is null for models that take no patch lengths.
+EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::shared_ptr<const data::ShardSet> corpus,
+                    const EvalOptions& options, dist::Comm& comm, const torch::Device& device);
+
+// Model input and targets from a loader batch [B, L + 1] on `device`: padding
+// (-1) in the inputs becomes BOE (0), which the loss then ignores as a target.
+struct StepBatch {
+  model::ModelInput input;
+  torch::Tensor targets;
+  double real_patches = 0;  // BLT only
+};
+StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device);
+
+}  // namespace blt::train

@@ -1,0 +1,396 @@
+#include "blt/train/trainer.h"
+
+#include <csignal>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "blt/core/error.h"
+#include "blt/core/files.h"
+#include "blt/core/log.h"
+#include "blt/core/progress.h"
+#include "blt/core/safetensors.h"
+#include "blt/data/corpus_stats.h"
+#include "blt/data/loader.h"
+#include "blt/dist/grad_sync.h"
+#include "blt/model/blt_model.h"
+#include "blt/model/model_checkpoint.h"
+#include "blt/model/transformer_lm.h"
+#include "blt/train/adamw.h"
+#include "blt/train/checkpoint_store.h"
+#include "blt/train/flops.h"
+#include "blt/train/lr_schedule.h"
+#include "blt/train/metrics_log.h"
+
+namespace blt::train {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+constexpr const char* kRngFile = "rng.safetensors";
+constexpr const char* kTrainerStateFile = "trainer.json";
+constexpr const char* kRunConfigFile = "run.yaml";
+
+torch::Device pick_device(const std::string& wanted, int local_rank) {
+  const bool cuda = torch::cuda::is_available();
+  if (wanted == "cuda" && !cuda) fail("train.device is cuda, but no CUDA device is available");
+  if (wanted == "cpu" || (wanted == "auto" && !cuda)) return torch::kCPU;
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count())};
+}
+
+bool use_bf16(const std::string& precision, const torch::Device& device) {
+  if (precision == "bf16" && !device.is_cuda()) fail("train.precision bf16 needs a CUDA device; use fp32 on CPU");
+  return precision == "bf16" || (precision == "auto" && device.is_cuda());
+}
+
+// The patcher of a BLT config (null for other model types); entropy modes load
+// the byte LM named by model.patching.entropy_model onto `device`.
+std::shared_ptr<model::Patcher> make_patcher(const model::ModelConfig& c, const torch::Device& device) {
+  if (c.type != "blt") return nullptr;
+  std::shared_ptr<model::TransformerLM> entropy_model;
+  if (c.patching.mode == "entropy" || c.patching.mode == "entropy_monotonic") {
+    if (c.patching.entropy_model.empty())
+      fail("model.patching.mode is {} but model.patching.entropy_model is empty: train a byte_lm first "
+           "(docs/training.md) or use static/space patching",
+           c.patching.mode);
+    auto loaded = model::load_model_checkpoint(c.patching.entropy_model);
+    entropy_model = std::dynamic_pointer_cast<model::TransformerLM>(loaded);
+    if (!entropy_model || loaded->config().type != "byte_lm")
+      fail("model.patching.entropy_model '{}' holds a {} model, not a byte_lm", c.patching.entropy_model,
+           loaded->config().type);
+    entropy_model->to(device);
+    entropy_model->eval();
+  }
+  return std::make_shared<model::Patcher>(c.patching, entropy_model);
+}
+
+// Mean patches per sequence, measured on the first training batch (for FLOP budgets).
+double patches_per_sequence(const RunConfig& config, const model::Patcher* patcher,
+                            std::shared_ptr<const data::ShardSet> corpus, const torch::Device& device) {
+  if (!patcher) return 0;
+  data::LoaderOptions o;
+  o.seq_len = config.data.seq_len;
+  o.batch_size = config.data.batch_size;
+  o.seed = static_cast<uint64_t>(config.data.seed);
+  data::Loader loader(std::move(corpus), o);
+  const auto batch = prepare_batch(loader.next()->tokens, patcher, device);
+  return batch.real_patches / double(config.data.batch_size);
+}
+
+torch::Tensor cpu_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_cpu_rng_state(const torch::Tensor& state) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// Global L2 norm of the gradients; scales them down to `max_norm` when it is exceeded (0 = never).
+double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> squares;
+  for (const auto& p : params)
+    if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat).pow(2).sum());
+  if (squares.empty()) return 0.0;
+  const double norm = torch::stack(squares).sum().sqrt().item<double>();
+  if (max_norm > 0 && norm > max_norm) {
+    const double scale = max_norm / (norm + 1e-6);
+    for (const auto& p : params)
+      if (p.grad().defined()) p.grad().mul_(scale);
+  }
+  return norm;
+}
+
+// Testing aid for crash safety: with BLT_FAULT_KILL_IN_CHECKPOINT=STEP the process
+// kills itself (SIGKILL) while checkpoint STEP is half-written.
+void maybe_die_in_checkpoint(int64_t step) {
+  const char* at = std::getenv("BLT_FAULT_KILL_IN_CHECKPOINT");
+  if (at && std::to_string(step) == at) std::raise(SIGKILL);
+}
+
+// Saved model checkpoints resolve a relative entropy_model against their own
+// directory; a run's is relative to where it was started, so pin it down.
+RunConfig with_absolute_entropy_model(RunConfig config) {
+  auto& path = config.model.patching.entropy_model;
+  if (!path.empty()) path = fs::absolute(path).lexically_normal().string();
+  return config;
+}
+
+struct Counters {
+  int64_t step = 0;
+  double flops = 0, bytes = 0, patches = 0, seconds = 0;
+};
+
+class Run {
+ public:
+  Run(const RunConfig& config, const dist::LaunchEnv& env);
+  TrainOutcome go();
+
+ private:
+  void resume_if_possible();
+  void save_checkpoint();
+  EvalResult run_eval(int64_t max_batches);
+  void log_eval(const EvalResult& r);
+
+  RunConfig config_;
+  torch::Device device_;
+  dist::Comm comm_;
+  bool bf16_;
+  std::shared_ptr<model::CausalLM> model_;
+  std::shared_ptr<model::Patcher> patcher_;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<dist::GradSync> grad_sync_;
+  std::shared_ptr<const data::ShardSet> train_corpus_;
+  std::unique_ptr<data::Loader> loader_;
+  CheckpointStore store_;
+  std::unique_ptr<MetricsLog> metrics_;
+  Counters counters_;
+  int64_t total_steps_ = 0;
+};
+
+Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
+    : config_(with_absolute_entropy_model(config)),
+      device_(pick_device(config.train.device, env.local_rank)),
+      comm_(env.world_size > 1 ? dist::Comm(env, device_, std::chrono::seconds(config.dist.timeout_s)) : dist::Comm()),
+      bf16_(use_bf16(config.train.precision, device_)),
+      store_(config.train.out_dir + "/checkpoints") {
+  const auto& out = config_.train.out_dir;
+  LogOptions log;
+  log.rank = comm_.rank();
+  log.world_size = comm_.world_size();
+  log.dir = out + "/logs";
+  init_logging(log);
+  if (comm_.is_main()) {
+    fs::create_directories(out);
+    write_file_atomic(out + "/config.yaml", config::to_yaml(config_));
+  }
+
+  torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
+  model_ = model::build_model(config_.model);
+  model_->to(device_);
+  model_->train();
+  patcher_ = make_patcher(config_.model, device_);
+  if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
+
+  const auto groups = model::parameter_groups(*model_);
+  std::vector<AdamW::Param> opt_params;
+  for (const auto& [name, p] : groups.decay) opt_params.push_back({name, p, true}), params_.push_back(p);
+  for (const auto& [name, p] : groups.no_decay) opt_params.push_back({name, p, false}), params_.push_back(p);
+  optimizer_ = std::make_unique<AdamW>(std::move(opt_params), config_.train.optimizer);
+  grad_sync_ = std::make_unique<dist::GradSync>(params_, comm_);
+  grad_sync_->broadcast_params();
+
+  train_corpus_ = std::make_shared<const data::ShardSet>(config_.data.train, config_.data.verify_checksums);
+  data::LoaderOptions lo;
+  lo.seq_len = config_.data.seq_len;
+  lo.batch_size = config_.data.batch_size;
+  lo.seed = static_cast<uint64_t>(config_.data.seed);
+  lo.rank = comm_.rank();
+  lo.world_size = comm_.world_size();
+  lo.workers = static_cast<int>(config_.data.workers);
+  lo.prefetch = static_cast<int>(config_.data.prefetch);
+  loader_ = std::make_unique<data::Loader>(train_corpus_, lo);
+
+  total_steps_ = config_.train.steps;
+  if (config_.train.flop_budget > 0) {
+    const double per_sequence_patches = patches_per_sequence(config_, patcher_.get(), train_corpus_, device_);
+    const double per_step = total(sequence_flops(config_.model, config_.data.seq_len, per_sequence_patches, true)) *
+                            double(comm_.world_size() * config_.train.grad_accum * config_.data.batch_size);
+    total_steps_ = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(config_.train.flop_budget / per_step)));
+    spdlog::info("flop budget {:.3e} at {:.3e} FLOPs/step -> {} steps", config_.train.flop_budget, per_step, total_steps_);
+  }
+  metrics_ = std::make_unique<MetricsLog>(comm_.is_main() ? out + "/metrics.jsonl" : "");
+  resume_if_possible();
+}
+
+void Run::resume_if_possible() {
+  if (comm_.is_main()) store_.remove_incomplete();
+  comm_.barrier();
+  const auto latest = store_.latest();
+  if (!latest) return;
+  const std::string& dir = *latest;
+  {
+    const safetensors::Reader weights(dir + "/" + model::kCheckpointWeightsFile);
+    model::load_parameters(*model_, weights);
+  }
+  {
+    const safetensors::Reader reader(dir + "/" + kOptimizerFile);
+    std::map<std::string, torch::Tensor> state;
+    for (const auto& info : reader.tensors()) state[info.name] = reader.load(info.name).to(device_);
+    optimizer_->load_state(state, reader.path());
+  }
+  {
+    const safetensors::Reader reader(dir + "/" + kRngFile);
+    set_cpu_rng_state(reader.load("cpu"));
+  }
+  const auto state = nlohmann::json::parse(read_text_file(dir + "/" + kTrainerStateFile));
+  counters_.step = state.at("step").get<int64_t>();
+  counters_.flops = state.at("flops").get<double>();
+  counters_.bytes = state.at("bytes").get<double>();
+  counters_.patches = state.at("patches").get<double>();
+  counters_.seconds = state.at("seconds").get<double>();
+  loader_->restore(data::LoaderState::from_json(state.at("loader").get<std::string>()));
+  spdlog::info("resumed from {} at step {} (saved by {} ranks, now {})", dir, counters_.step,
+               state.at("world_size").get<int>(), comm_.world_size());
+}
+
+void Run::save_checkpoint() {
+  const int64_t step = counters_.step;
+  if (comm_.is_main()) {
+    const std::string dir = store_.begin(step);
+    model::save_model_checkpoint(dir, *model_);
+    write_file_atomic(dir + "/" + kRunConfigFile, config::to_yaml(config_));
+    const auto state = optimizer_->state();
+    safetensors::write(dir + "/" + kOptimizerFile,
+                       std::vector<std::pair<std::string, torch::Tensor>>(state.begin(), state.end()));
+    maybe_die_in_checkpoint(step);
+    safetensors::write(dir + "/" + kRngFile, std::vector<std::pair<std::string, torch::Tensor>>{{"cpu", cpu_rng_state()}});
+    const nlohmann::json trainer = {{"step", step},
+                                    {"flops", counters_.flops},
+                                    {"bytes", counters_.bytes},
+                                    {"patches", counters_.patches},
+                                    {"seconds", counters_.seconds},
+                                    {"world_size", comm_.world_size()},
+                                    {"loader", loader_->state().to_json()}};
+    write_file_atomic(dir + "/" + kTrainerStateFile, trainer.dump(2));
+    const std::string published = store_.publish(step, config_.train.keep_checkpoints);
+    spdlog::info("checkpoint {}", published);
+  }
+  comm_.barrier();
+}
+
+EvalResult Run::run_eval(int64_t max_batches) {
+  auto corpus = std::make_shared<const data::ShardSet>(config_.data.valid, config_.data.verify_checksums);
+  EvalOptions o;
+  o.seq_len = config_.data.seq_len;
+  o.batch_size = config_.data.batch_size;
+  o.max_batches = max_batches;
+  o.bf16 = bf16_;
+  return evaluate(*model_, patcher_.get(), corpus, o, comm_, device_);
+}
+
+void Run::log_eval(const EvalResult& r) {
+  spdlog::info("validation at step {}: bpb {:.4f}, loss {:.4f} nats/id, {} bytes{} ({:.1f} s)", counters_.step,
+               r.sums.bits_per_byte(), r.sums.mean_loss(), static_cast<int64_t>(r.sums.bytes),
+               r.patches > 0 ? fmt::format(", mean patch {:.2f} bytes", r.mean_patch_length()) : "", r.seconds);
+  metrics_->write({{"step", counters_.step},
+                   {"valid_bpb", r.sums.bits_per_byte()},
+                   {"valid_loss", r.sums.mean_loss()},
+                   {"valid_bytes", r.sums.bytes},
+                   {"valid_mean_patch", r.mean_patch_length()}});
+}
+
+TrainOutcome Run::go() {
+  const auto& t = config_.train;
+  const int64_t world = comm_.world_size();
+  const double targets_per_step = double(world * t.grad_accum * config_.data.batch_size * config_.data.seq_len);
+  const double peak_flops = device_.is_cuda() ? t.peak_tflops * 1e12 * world : 0.0;
+  spdlog::info("training {} ({:.2f} M parameters) on {} x {}{}, {} steps of {} sequences x {} ids",
+               config_.model.type, model::count_parameters(*model_) / 1e6, world, device_.str(),
+               bf16_ ? " (bf16 autocast)" : "", total_steps_, world * t.grad_accum * config_.data.batch_size,
+               config_.data.seq_len);
+  TrainOutcome outcome;
+  auto window_start = std::chrono::steady_clock::now();
+  double window_bytes = 0, window_patches = 0, window_flops = 0;
+  int64_t window_steps = 0;
+  while (counters_.step < total_steps_) {
+    const double lr = learning_rate(counters_.step, total_steps_, t.optimizer.lr, t.optimizer.warmup_steps,
+                                    t.optimizer.min_lr_ratio);
+    LossSums sums;
+    double patches = 0;
+    for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
+      const auto batch = prepare_batch(loader_->next()->tokens, patcher_.get(), device_);
+      torch::Tensor logits;
+      {
+        compat::CudaAutocast autocast(bf16_, at::kBFloat16);
+        logits = model_->forward(batch.input);
+      }
+      auto loss = token_loss(logits, batch.targets);
+      (loss.loss_sum / targets_per_step).backward();
+      sums.add(loss.sums);
+      patches += batch.real_patches;
+    }
+    grad_sync_->all_reduce_grads();
+    const double grad_norm = clip_gradients(params_, t.optimizer.grad_clip);
+    optimizer_->step(lr);
+    for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+
+    // Global numbers of this step (a handful of doubles: cheap next to the step itself).
+    auto totals = torch::tensor({sums.nats, sums.targets, sums.text_nats, sums.bytes, patches}, torch::kDouble);
+    comm_.all_reduce_sum_(totals);
+    const auto* g = totals.data_ptr<double>();
+    sums = {g[0], g[1], g[2], g[3]};
+    patches = g[4];
+    const double sequences = double(world * t.grad_accum * config_.data.batch_size);
+    const double step_flops = total(sequence_flops(config_.model, config_.data.seq_len, patches / sequences, true)) * sequences;
+    ++counters_.step;
+    counters_.flops += step_flops;
+    counters_.bytes += sums.bytes;
+    counters_.patches += patches;
+    window_flops += step_flops, window_bytes += sums.bytes, window_patches += patches, ++window_steps;
+    outcome.last_loss = sums.mean_loss();
+
+    const bool last = counters_.step == total_steps_;
+    if (counters_.step % t.log_every == 0 || last) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+      counters_.seconds += seconds;
+      const double flops_per_s = window_flops / seconds;
+      const double eta = seconds / window_steps * double(total_steps_ - counters_.step);
+      std::string speed = fmt::format("{}/s", human_bytes(window_bytes / seconds));
+      if (window_patches > 0)
+        speed += fmt::format(" | {:.0f} patches/s | patch {:.2f} B", window_patches / seconds, window_bytes / window_patches);
+      const std::string utilisation = peak_flops > 0 ? fmt::format("MFU {:.1f}%", 100 * flops_per_s / peak_flops)
+                                                     : fmt::format("{:.3g} FLOP/s", flops_per_s);
+      spdlog::info("step {}/{} | loss {:.4f} | bpb {:.4f} | lr {:.3e} | gnorm {:.3f} | {} | {} | ETA {}", counters_.step,
+                   total_steps_, sums.mean_loss(), sums.bits_per_byte(), lr, grad_norm, speed, utilisation,
+                   human_duration(eta));
+      nlohmann::json record = {{"step", counters_.step},       {"loss", sums.mean_loss()},
+                               {"bpb", sums.bits_per_byte()},  {"lr", lr},
+                               {"grad_norm", grad_norm},       {"bytes_per_s", window_bytes / seconds},
+                               {"flops_per_s", flops_per_s},   {"flops_total", counters_.flops},
+                               {"bytes_total", counters_.bytes}, {"elapsed_s", counters_.seconds}};
+      if (window_patches > 0) {
+        record["patches_per_s"] = window_patches / seconds;
+        record["mean_patch"] = window_bytes / window_patches;
+      }
+      if (peak_flops > 0) record["mfu"] = flops_per_s / peak_flops;
+      metrics_->write(record);
+      window_start = std::chrono::steady_clock::now();
+      window_flops = window_bytes = window_patches = 0;
+      window_steps = 0;
+    }
+    const bool have_valid = !config_.data.valid.empty();
+    if (have_valid && t.eval_every > 0 && counters_.step % t.eval_every == 0 && !last)
+      log_eval(run_eval(t.eval_batches));
+    if (counters_.step % t.checkpoint_every == 0 || last) save_checkpoint();
+  }
+  outcome.steps = counters_.step;
+  if (comm_.is_main()) {  // the final model, at a stable path (e.g. for model.patching.entropy_model)
+    const std::string final_dir = config_.train.out_dir + "/model";
+    fs::remove_all(final_dir + ".tmp");
+    model::save_model_checkpoint(final_dir + ".tmp", *model_);
+    fs::remove_all(final_dir);
+    fs::rename(final_dir + ".tmp", final_dir);
+    spdlog::info("final model: {}", final_dir);
+  }
+  comm_.barrier();
+  if (!config_.data.valid.empty()) {
+    outcome.valid = run_eval(0);
+    log_eval(*outcome.valid);
+  }
+  return outcome;
+}
+
+}  // namespace
+
+TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env) {
+  Run run(config, env);
+  return run.go();
+}
+
+}  // namespace blt::train

@@ -1,0 +1,26 @@
+// `blt train`: one process or many (torchrun environment), any model type.
+//
+// The step: for each of grad_accum micro-batches, the loader's rows become
+// inputs/targets, a BLT's patch lengths come from its patcher on the device,
+// the summed next-id loss divided by the global target count is backpropagated;
+// then gradients are summed over ranks, clipped, and AdamW steps at the
+// scheduled learning rate. Checkpoints hold everything needed to continue
+// bit-exactly (on CPU): weights, optimizer state, loader position, RNG, counters.
+#pragma once
+#include <optional>
+
+#include "blt/config/run_config.h"
+#include "blt/dist/launch_env.h"
+#include "blt/train/evaluate.h"
+
+namespace blt::train {
+
+struct TrainOutcome {
+  int64_t steps = 0;                // optimizer steps done in total (including before a resume)
+  double last_loss = 0;             // of the last step, mean nats per target
+  std::optional<EvalResult> valid;  // final validation, if a validation set is configured
+};
+
+TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env);
+
+}  // namespace blt::train
