@@ -65,7 +65,8 @@ struct TrainConfig {
     v.field("log_every", log_every, "steps between progress lines and metrics.jsonl records", at_least<int64_t>(1));
     v.field("eval_every", eval_every, "steps between validation runs; 0 = only at the end", at_least<int64_t>(0));
     v.field("eval_batches", eval_batches, "validation batches per run; 0 = the whole validation set", at_least<int64_t>(0));
-    v.field("checkpoint_every", checkpoint_every, "steps between checkpoints (and one at the end)", at_least<int64_t>(1));
+    v.field("checkpoint_every", checkpoint_every, "steps between checkpoints (and one at the end); 0 = none (benchmarks)",
+            at_least<int64_t>(0));
     v.field("keep_checkpoints", keep_checkpoints, "checkpoints kept on disk", at_least<int64_t>(1));
     v.field("peak_tflops", peak_tflops, "device's dense bf16 peak per GPU for MFU (H100 SXM: 989)", positive<double>());
   }

@@ -367,7 +367,7 @@ TrainOutcome Run::go() {
     const bool have_valid = !config_.data.valid.empty();
     if (have_valid && t.eval_every > 0 && counters_.step % t.eval_every == 0 && !last)
       log_eval(run_eval(t.eval_batches));
-    if (counters_.step % t.checkpoint_every == 0 || last) save_checkpoint();
+    if (t.checkpoint_every > 0 && (counters_.step % t.checkpoint_every == 0 || last)) save_checkpoint();
   }
   outcome.steps = counters_.step;
   if (comm_.is_main()) {  // the final model, at a stable path (e.g. for model.patching.entropy_model)

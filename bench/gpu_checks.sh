@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The GPU checks of docs/gpu.md, in one command for the device machine:
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test parity model train1b trainsmall)
+# Run from the repository root with .device staged (../shared/device/README.md).
+# Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
+set -uo pipefail
+out=${OUT:-gpu-logs}
+mkdir -p "$out"
+source .device/env.sh
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+stage() {  # name, seconds, command...
+  local name=$1 limit=$2; shift 2
+  echo "== $name: $*"
+  local start=$SECONDS
+  timeout "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  echo "== $name: exit $rc after $((SECONDS - start)) s"
+  tail -n "${TAIL:-15}" "$out/$name.log"
+}
+blt=build-gpu/bin/blt
+for s in "$@"; do
+  case "$s" in
+    build) stage build 400 bash .device/build.sh ;;
+    test) stage ctest 300 bash -c 'cd build-gpu && ctest -j8 --output-on-failure --timeout 120' ;;
+    parity)
+      stage parity-cpu 200 python3 scripts/hf_parity.py --blt "$blt" --device cpu
+      stage parity-cuda 200 python3 scripts/hf_parity.py --blt "$blt" --device cuda ;;
+    model)
+      stage step-small 120 build-gpu/bin/bench_model_step configs/model/small.yaml --seq-len 8192 --batch 8
+      stage step-1b 240 build-gpu/bin/bench_model_step configs/model/blt-1b.yaml --seq-len 8192 --batch 1 --steps 5 ;;
+    trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
+    train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;
+    *) echo "unknown stage $s"; exit 2 ;;
+  esac
+done
