@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...     (stages: build test parity model train1b trainsmall)
-# Run from the repository root with .device staged (../shared/device/README.md).
+# Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
 out=${OUT:-gpu-logs}
@@ -16,11 +16,12 @@ stage() {  # name, seconds, command...
   local rc=$?
   echo "== $name: exit $rc after $((SECONDS - start)) s"
   tail -n "${TAIL:-15}" "$out/$name.log"
+  return $rc
 }
 blt=build-gpu/bin/blt
 for s in "$@"; do
   case "$s" in
-    build) stage build 400 bash .device/build.sh ;;
+    build) stage build 400 bash .device/build.sh || exit 1 ;;
     test) stage ctest 300 bash -c 'cd build-gpu && ctest -j8 --output-on-failure --timeout 120' ;;
     parity)
       stage parity-cpu 200 python3 scripts/hf_parity.py --blt "$blt" --device cpu

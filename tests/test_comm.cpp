@@ -37,7 +37,7 @@ void on_ranks(int world, int port, Body body) {
 
 }  // namespace
 
-TEST_CASE("comm: collectives over Gloo agree with their definitions", "[dist]") {
+TEST_CASE("comm: collectives over Gloo agree with their definitions", "[dist][gloo]") {
   const int world = 3;
   std::vector<torch::Tensor> reduced(world), gathered(world), scattered(world), broadcast(world);
   on_ranks(world, 29611, [&](Comm& comm) {

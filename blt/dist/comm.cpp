@@ -1,7 +1,9 @@
 #include "blt/dist/comm.h"
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#ifdef BLT_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -37,11 +39,16 @@ Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milli
     fail("this blt was built without NCCL; CUDA training across processes needs it");
 #endif
   } else {
+#ifdef BLT_WITH_GLOO
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
     backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank_, world_size_, options);
     backend_name_ = "gloo";
     native_flat_ = compat::kGlooHasFlatCollectives;
+#else
+    fail("this blt was built without Gloo (its LibTorch ships no gloo headers), so CPU ranks cannot "
+         "communicate; train on CUDA (NCCL) or build where gloo's headers exist (docs/gpu.md)");
+#endif
   }
 }
 
