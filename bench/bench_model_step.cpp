@@ -6,6 +6,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "blt/core/cpu_allocator.h"
 #include "blt/config/run_config.h"
 #include "blt/core/error.h"
 #include "blt/core/torch_compat.h"
@@ -51,6 +52,7 @@ void synchronize(const torch::Device& device) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  blt::keep_freed_memory_in_process();
   try {
     const Options o = parse(argc, argv);
     const auto config = blt::load_run_config(o.config, o.overrides).model;

@@ -12,6 +12,7 @@ int preprocess(const Args& args);
 int data_stats(const Args& args);
 int model_info(const Args& args);
 int model_logits(const Args& args);
+int patching_threshold(const Args& args);
 int import_hf(const Args& args);
 int safetensors_info(const Args& args);
 int safetensors_copy(const Args& args);

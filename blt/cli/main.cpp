@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "blt/cli/commands.h"
+#include "blt/core/cpu_allocator.h"
 #include "blt/core/error.h"
 #include "blt/core/log.h"
 
@@ -24,6 +25,7 @@ const Command kCommands[] = {
     {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
     {"model info", "parameter counts per component of a model config", blt::cli::model_info},
     {"model logits", "save a checkpoint's logits on the bytes of a file (parity checks)", blt::cli::model_logits},
+    {"patching threshold", "entropy threshold giving a wanted mean patch size for an entropy model", blt::cli::patching_threshold},
     {"import", "convert a Hugging Face BltForCausalLM checkpoint into a blt checkpoint", blt::cli::import_hf},
     {"safetensors info", "validate a .safetensors file and list its tensors", blt::cli::safetensors_info},
     {"safetensors copy", "read a .safetensors file and write it again (format cross-checks)", blt::cli::safetensors_copy},
@@ -38,6 +40,7 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  blt::keep_freed_memory_in_process();
   blt::init_logging({});
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -1,0 +1,77 @@
+#include <iostream>
+
+#include "blt/cli/args.h"
+#include "blt/cli/commands.h"
+#include "blt/core/error.h"
+#include "blt/data/loader.h"
+#include "blt/model/model_checkpoint.h"
+#include "blt/model/patcher.h"
+#include "blt/model/transformer_lm.h"
+
+namespace blt::cli {
+
+// A trained entropy model's entropies depend on how well it learned, so the
+// released threshold (1.335 nats, for the 100M entropy model) means little for
+// another model. This picks the threshold that gives the wanted mean patch size.
+int patching_threshold(const Args& args) {
+  std::string checkpoint, data_spec, mode = "entropy", device_name = "auto";
+  double mean_patch = 4.0;
+  int64_t sequences = 32, seq_len = 1024, max_patch_length = 0, seed = 0;
+  bool json = false;
+  ArgParser parser("patching threshold",
+                   "The entropy threshold at which an entropy model (a byte_lm checkpoint) cuts a sample\n"
+                   "of shards into patches of the given mean size. Use it as model.patching.threshold.");
+  parser.positional("CKPT", "entropy model checkpoint (byte_lm)", &checkpoint)
+      .option("data", "shards to sample (directory, file or glob)", &data_spec)
+      .option("mean-patch", "wanted mean patch size in bytes", &mean_patch)
+      .option("mode", "entropy or entropy_monotonic", &mode)
+      .option("max-patch-length", "as model.patching.max_patch_length; 0 = no cap", &max_patch_length)
+      .option("sequences", "sequences in the sample", &sequences)
+      .option("seq-len", "bytes per sampled sequence", &seq_len)
+      .option("seed", "which sequences are sampled", &seed)
+      .option("device", "auto, cpu or cuda", &device_name)
+      .flag("json", "print the result as JSON", &json);
+  if (!parser.parse(args)) return 0;
+  if (data_spec.empty()) fail("blt patching threshold: --data is required");
+  if (mode != "entropy" && mode != "entropy_monotonic")
+    fail("blt patching threshold: --mode must be entropy or entropy_monotonic, got '{}'", mode);
+  if (mean_patch < 1.0) fail("blt patching threshold: --mean-patch must be >= 1, got {}", mean_patch);
+  if (sequences < 1 || seq_len < 2) fail("blt patching threshold: --sequences must be >= 1 and --seq-len >= 2");
+  const torch::Device device = device_name == "cpu" || (device_name == "auto" && !torch::cuda::is_available())
+                                   ? torch::Device(torch::kCPU)
+                                   : torch::Device(torch::kCUDA, 0);
+
+  auto loaded = model::load_model_checkpoint(checkpoint);
+  auto entropy_model = std::dynamic_pointer_cast<model::TransformerLM>(loaded);
+  if (!entropy_model || loaded->config().type != "byte_lm")
+    fail("blt patching threshold: '{}' holds a {} model, not a byte_lm", checkpoint, loaded->config().type);
+  entropy_model->to(device);
+  entropy_model->eval();
+  model::PatchingConfig patching;
+  patching.mode = mode;
+  patching.max_patch_length = max_patch_length;
+  const model::Patcher patcher(patching, entropy_model);
+
+  data::LoaderOptions o;
+  o.seq_len = seq_len;
+  o.batch_size = sequences;
+  o.seed = static_cast<uint64_t>(seed);
+  data::Loader loader(std::make_shared<const data::ShardSet>(data_spec, true), o);
+  const auto inputs = loader.next()->tokens.narrow(1, 0, seq_len).clamp_min(0).to(device);
+  const auto entropies = patcher.entropies(inputs).to(torch::kCPU);
+  std::vector<torch::Tensor> rows;
+  for (int64_t b = 0; b < entropies.size(0); ++b) rows.push_back(entropies[b]);
+  const double threshold = model::threshold_for_mean_patch_size(rows, mean_patch, mode, max_patch_length);
+
+  patching.threshold = patching.monotonic_threshold = threshold;
+  const double achieved = model::mean_patch_length(model::Patcher(patching, entropy_model).patch(inputs));
+  if (json)
+    std::cout << nlohmann::json{{"threshold", threshold}, {"mean_patch", achieved}, {"mode", mode}}.dump(2) << "\n";
+  else
+    std::cout << fmt::format("{:.6f}\n", threshold);
+  spdlog::info("{} threshold {:.6f} gives mean patch {:.3f} bytes on {} x {} sampled bytes (wanted {})", mode,
+               threshold, achieved, sequences, seq_len, mean_patch);
+  return 0;
+}
+
+}  // namespace blt::cli
