@@ -1,8 +1,11 @@
 // Times forward+backward of a model config and reports peak GPU memory.
 //   bench_model_step CONFIG [--seq-len 8192] [--batch 1] [--dtype bf16|fp32] [--steps 5]
-//                    [--warmup 2] [--patch-size 4] [--device cuda|cpu] [--set key=value]...
+//                    [--warmup 2] [--patch-size 4] [--device cuda|cpu] [--checkpointing] [--set key=value]...
+// Peak memory: the CUDA allocator's peak on GPU; on CPU the process's peak resident set.
 // BLT inputs use static patch lengths (one-byte first patch, then --patch-size bytes),
 // so the global transformer sees about seq_len / patch_size patches.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <iostream>
 
@@ -20,6 +23,7 @@ struct Options {
   std::vector<std::string> overrides;
   int64_t seq_len = 8192, batch = 1, steps = 5, warmup = 2, patch_size = 4;
   std::string dtype = "bf16", device = "cuda";
+  bool checkpointing = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -37,12 +41,20 @@ Options parse(int argc, char** argv) {
     else if (a == "--patch-size") o.patch_size = std::stoll(value());
     else if (a == "--dtype") o.dtype = value();
     else if (a == "--device") o.device = value();
+    else if (a == "--checkpointing") o.checkpointing = true;
     else if (a == "--set") o.overrides.push_back(value());
     else if (o.config.empty()) o.config = a;
     else blt::fail("unexpected argument '{}'", a);
   }
   if (o.config.empty()) blt::fail("usage: bench_model_step CONFIG [--seq-len N] [--batch N] [--dtype bf16|fp32] ...");
   return o;
+}
+
+int64_t peak_memory_bytes(const torch::Device& device, int device_index) {
+  if (device.is_cuda()) return blt::compat::peak_memory_bytes(device_index);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
 
 void synchronize(const torch::Device& device) {
@@ -61,6 +73,7 @@ int main(int argc, char** argv) {
     const auto dtype = o.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat;
     model->to(device, dtype);
     model->train();
+    model->set_activation_checkpointing(o.checkpointing);
     const int64_t vocab = config.vocab_size;
     auto tokens = torch::randint(4, std::min<int64_t>(vocab, 260), {o.batch, o.seq_len + 1},
                                  torch::TensorOptions().dtype(torch::kLong).device(device));
@@ -90,11 +103,12 @@ int main(int argc, char** argv) {
     const double mean_ms = total_ms / static_cast<double>(std::max<int64_t>(1, o.steps));
     std::cout << fmt::format(
         "config {} type {} params {} dtype {} device {} batch {} seq_len {} patches {} mean step {:.1f} ms "
-        "({:.0f} bytes/s) peak memory {:.2f} GiB\n",
+        "({:.0f} bytes/s) peak memory {:.2f} GiB{}\n",
         o.config, config.type, blt::model::count_parameters(*model), o.dtype, o.device, o.batch, o.seq_len,
         input.patch_lengths.defined() ? input.patch_lengths.size(1) : 0, mean_ms,
         1000.0 * static_cast<double>(o.batch * o.seq_len) / mean_ms,
-        static_cast<double>(blt::compat::peak_memory_bytes(device_index)) / (1024.0 * 1024.0 * 1024.0));
+        static_cast<double>(peak_memory_bytes(device, device_index)) / (1024.0 * 1024.0 * 1024.0),
+        o.checkpointing ? " (activation checkpointing)" : "");
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "bench_model_step: " << e.what() << "\n";

@@ -8,7 +8,8 @@ set -euo pipefail
 # training steps 2-4x faster here; the OpenMP build shares LibTorch's thread pool).
 packages=(build-essential cmake ninja-build pkg-config
           libtorch-dev libgloo-dev libyaml-cpp-dev libfmt-dev libspdlog-dev
-          catch2 nlohmann-json3-dev zlib1g-dev libopenblas0-openmp)
+          catch2 nlohmann-json3-dev zlib1g-dev libopenblas0-openmp
+          python3-matplotlib)  # scripts/plot_metrics.py
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
   cat >&2 <<MSG

@@ -192,6 +192,38 @@ TEST_CASE("tiny blt: forward and backward on CPU", "[model][blt]") {
   for (const auto& [name, p] : groups.no_decay) CHECK(p.dim() == 1);
 }
 
+TEST_CASE("activation checkpointing gives the same gradients as storing activations", "[model][blt]") {
+  auto gen = at::detail::createCPUGenerator(27);
+  const auto tokens = blt::test::random_tokens(2, 97, gen);
+  const auto inputs = tokens.narrow(1, 0, 96), targets = tokens.narrow(1, 1, 96);
+  for (const std::string preset : {"tiny", "entropy-tiny"}) {
+    std::map<std::string, torch::Tensor> grads[2];
+    double losses[2];
+    for (int recompute = 0; recompute < 2; ++recompute) {
+      torch::manual_seed(8);
+      auto model = build_model(load_model_preset(preset));
+      model->to(torch::kDouble);
+      model->train();
+      model->set_activation_checkpointing(recompute == 1);
+      auto logits = model->forward({inputs, {}});
+      auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, 260}), targets.reshape({-1}));
+      loss.backward();
+      losses[recompute] = loss.item<double>();
+      for (const auto& item : model->named_parameters()) {
+        REQUIRE(item.value().grad().defined());
+        grads[recompute][item.key()] = item.value().grad().clone();
+      }
+    }
+    INFO(preset);
+    CHECK(losses[0] == losses[1]);
+    REQUIRE(grads[0].size() == grads[1].size());
+    for (const auto& [name, g] : grads[0]) {
+      INFO(name);
+      CHECK(max_abs_diff(g, grads[1].at(name)) <= 1e-12 * (1 + g.abs().max().item<double>()));
+    }
+  }
+}
+
 TEST_CASE("parameter counts: shapes agree with built models", "[model][params]") {
   std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
       {"tiny", {}},

@@ -136,3 +136,49 @@ TEST_CASE("train: entropy model then a BLT patched by it", "[train][e2e]") {
   CHECK(missing.exit_code != 0);
   CHECK_THAT(missing.output, Contains("model.patching.entropy_model is empty"));
 }
+
+TEST_CASE("train: gradient accumulation over two halves equals the whole batch", "[train][e2e]") {
+  TempDir dir;
+  write_corpus(dir / "corpus");
+  const auto whole = config_file(dir, "whole", "tiny", "  steps: 4\n");
+  const auto halves = config_file(dir, "halves", "tiny", "  steps: 4\n  grad_accum: 2\n");
+  REQUIRE(run_blt("train " + whole).exit_code == 0);
+  const auto r = run_blt("train " + halves + " --set data.batch_size=2");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto a = losses(dir / "runs/whole/metrics.jsonl"), b = losses(dir / "runs/halves/metrics.jsonl");
+  REQUIRE(a.size() == 4);
+  REQUIRE(b.size() == 4);
+  // Same sequences, same normalisation (by the step's target count): only the
+  // order of float32 sums differs.
+  for (int64_t step = 1; step <= 4; ++step) {
+    CAPTURE(step);
+    CHECK(std::stod(b.at(step)[0]) == Approx(std::stod(a.at(step)[0])).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("train: a FLOP budget sets the number of steps", "[train][e2e]") {
+  TempDir dir;
+  write_corpus(dir / "corpus");
+  // A byte LM's FLOPs per step follow from its shape alone: seq_len x batch x FLOPs per byte.
+  const auto flops = run_blt("flops " + blt::test::source_path("configs/model/entropy-tiny.yaml") + " --seq-len 64 --json");
+  REQUIRE(flops.exit_code == 0);
+  const double per_step = nlohmann::json::parse(flops.output.substr(flops.output.find('{')))["train_per_byte"]["total"]
+                              .get<double>() * 64 * 4;
+  const auto cfg = config_file(dir, "budget", "entropy-tiny", "  steps: 1000\n  flop_budget: " +
+                                                                  std::to_string(3.5 * per_step) + "\n");
+  const auto r = run_blt("train " + cfg);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("-> 4 steps"));
+  const auto l = losses(dir / "runs/budget/metrics.jsonl");
+  CHECK(l.size() == 4);
+  // The run's cumulative FLOP count is the same accounting: 4 steps' worth.
+  double flops_total = 0;
+  std::istringstream records(blt::test::read_file(dir / "runs/budget/metrics.jsonl"));
+  for (std::string line; std::getline(records, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("flops_total")) flops_total = j.at("flops_total").get<double>();
+  }
+  CHECK(flops_total == Approx(4 * per_step).epsilon(1e-9));
+}

@@ -27,8 +27,10 @@ int train(const Args& args) {
   if (outcome.valid) {
     const data::ShardSet valid(config.data.valid, false);
     const double unigram = data::compute_stats(valid).unigram_entropy_bits();
-    spdlog::info("done: {} steps; validation {:.4f} bits/byte (byte-unigram entropy of that text: {:.4f} bits/byte)",
-                 outcome.steps, outcome.valid->sums.bits_per_byte(), unigram);
+    const double bpb = outcome.valid->sums.bits_per_byte();
+    spdlog::info("done: {} steps; validation {:.4f} bits/byte, {:.1f}% below the byte-unigram entropy of that text "
+                 "({:.4f} bits/byte)",
+                 outcome.steps, bpb, 100 * (1 - bpb / unigram), unigram);
   } else {
     spdlog::info("done: {} steps; last training loss {:.4f}", outcome.steps, outcome.last_loss);
   }

@@ -26,6 +26,7 @@ const Command kCommands[] = {
     {"model info", "parameter counts per component of a model config", blt::cli::model_info},
     {"model logits", "save a checkpoint's logits on the bytes of a file (parity checks)", blt::cli::model_logits},
     {"patching threshold", "entropy threshold giving a wanted mean patch size for an entropy model", blt::cli::patching_threshold},
+    {"flops", "FLOPs per byte by component, for training and inference", blt::cli::flops},
     {"import", "convert a Hugging Face BltForCausalLM checkpoint into a blt checkpoint", blt::cli::import_hf},
     {"safetensors info", "validate a .safetensors file and list its tensors", blt::cli::safetensors_info},
     {"safetensors copy", "read a .safetensors file and write it again (format cross-checks)", blt::cli::safetensors_copy},

@@ -85,6 +85,20 @@ constexpr bool kGlooHasFlatCollectives = BLT_TORCH_AT_LEAST(2, 4);
 
 namespace blt::compat {
 
+struct AutocastState {
+  bool enabled = false;
+  at::ScalarType dtype = at::kBFloat16;
+};
+
+// Whether CUDA autocast is on now, and to which dtype.
+inline AutocastState cuda_autocast_state() {
+#if BLT_TORCH_AT_LEAST(2, 4)
+  return {at::autocast::is_autocast_enabled(at::kCUDA), at::autocast::get_autocast_dtype(at::kCUDA)};
+#else
+  return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype()};
+#endif
+}
+
 // bf16 (or other) autocast on CUDA for the guard's lifetime; a no-op when disabled.
 class CudaAutocast {
  public:

@@ -3,9 +3,15 @@
 #include "blt/core/error.h"
 #include "blt/model/blt_model.h"
 #include "blt/model/init.h"
+#include "blt/model/transformer_layer.h"
 #include "blt/model/transformer_lm.h"
 
 namespace blt::model {
+
+void CausalLM::set_activation_checkpointing(bool on) {
+  for (const auto& module : modules())
+    if (auto* layer = dynamic_cast<TransformerLayerImpl*>(module.get())) layer->set_activation_checkpointing(on);
+}
 
 std::shared_ptr<CausalLM> build_model(const ModelConfig& config) {
   config.validate();

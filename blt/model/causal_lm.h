@@ -36,6 +36,8 @@ class CausalLM : public torch::nn::Module {
   // Parameters per component, in a fixed order; they sum to the model's total.
   virtual std::vector<ComponentCount> parameter_counts() const = 0;
   const ModelConfig& config() const { return config_; }
+  // Recompute every transformer layer in backward instead of storing its activations.
+  void set_activation_checkpointing(bool on);
 
  protected:
   ModelConfig config_;

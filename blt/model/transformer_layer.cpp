@@ -1,5 +1,7 @@
 #include "blt/model/transformer_layer.h"
 
+#include "blt/model/activation_checkpoint.h"
+
 namespace blt::model {
 
 TransformerLayerImpl::TransformerLayerImpl(const TransformerShape& shape) {
@@ -10,6 +12,12 @@ TransformerLayerImpl::TransformerLayerImpl(const TransformerShape& shape) {
 }
 
 torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern) {
+  if (!checkpoint_activations_ || !is_training()) return block(x, rope, pattern);
+  return checkpointed([this, rope, pattern](const std::vector<torch::Tensor>& in) { return block(in[0], rope, pattern); },
+                      {x});
+}
+
+torch::Tensor TransformerLayerImpl::block(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern) {
   auto h = x + self_attn(input_layernorm(x), rope, pattern);
   return h + mlp(post_attention_layernorm(h));
 }

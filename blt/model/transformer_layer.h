@@ -16,10 +16,16 @@ class TransformerLayerImpl : public torch::nn::Module {
   explicit TransformerLayerImpl(const TransformerShape& shape);
   torch::Tensor forward(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern);
   torch::Tensor step(const torch::Tensor& x, const RopeTable& rope, LayerKVCache& cache, const torch::Tensor& allowed);
+  // In training, keep only the layer's input and recompute the rest in backward.
+  void set_activation_checkpointing(bool on) { checkpoint_activations_ = on; }
 
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   SelfAttention self_attn{nullptr};
   FeedForward mlp{nullptr};
+
+ private:
+  torch::Tensor block(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern);
+  bool checkpoint_activations_ = false;
 };
 TORCH_MODULE(TransformerLayer);
 

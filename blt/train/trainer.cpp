@@ -174,6 +174,7 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   model_ = model::build_model(config_.model);
   model_->to(device_);
   model_->train();
+  model_->set_activation_checkpointing(config_.train.activation_checkpointing);
   patcher_ = make_patcher(config_.model, device_);
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
 
