@@ -9,7 +9,7 @@ FlatLayout layout_of(const ParamUnit& unit, const std::set<std::string>& decayed
   std::vector<FlatEntry> entries;
   for (const auto& [name, p] : unit.params) {
     if (p.scalar_type() != torch::kFloat)
-      fail("sharding: parameter '{}' is {}, but master weights must be fp32", name, p.scalar_type());
+      fail("sharding: parameter '{}' is {}, but master weights must be fp32", name, c10::toString(p.scalar_type()));
     entries.push_back({name, p.sizes().vec(), decayed.count(name) > 0});
   }
   return FlatLayout(std::move(entries), world_size);
