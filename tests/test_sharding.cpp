@@ -38,6 +38,7 @@ TEST_CASE("param units: one per transformer block and per embedding table, the r
                                                   {"local_encoder.layers.0.norm.weight", t},
                                                   {"encoder_hash_tok_embedding.weight", t},
                                                   {"global_transformer.layers.1.mlp.w1.weight", t},
+                                                  {"local_decoder.patch_embedding_projection.weight", t},
                                                   {"lm_head.weight", t},
                                                   {"norm.weight", t}});
   std::vector<std::string> names;
@@ -45,7 +46,7 @@ TEST_CASE("param units: one per transformer block and per embedding table, the r
   CHECK(names == std::vector<std::string>{"local_encoder.embed_tokens", "local_encoder.layers.0",
                                           "encoder_hash_tok_embedding", "global_transformer.layers.1", "rest"});
   CHECK(units[1].params.size() == 2);
-  CHECK(units[4].params.size() == 2);
+  CHECK(units[4].params.size() == 3);
 }
 
 TEST_CASE("sharded checkpoint: written by 2 ranks, read back in 3 chunks", "[dist]") {

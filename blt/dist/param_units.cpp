@@ -5,14 +5,19 @@
 namespace blt::dist {
 namespace {
 
+bool is_embedding_table(const std::string& module) {
+  const std::string last = module.substr(module.rfind('.') + 1);  // npos + 1 = 0: the whole name
+  const std::string suffix = "_embedding";
+  return last.rfind("embed_", 0) == 0 ||
+         (last.size() >= suffix.size() && last.compare(last.size() - suffix.size(), suffix.size(), suffix) == 0);
+}
+
 std::string unit_of(const std::string& name) {
   static const std::regex block(R"(^(.*layers\.[0-9]+)\.)");
   std::smatch m;
   if (std::regex_search(name, m, block)) return m[1];
-  const auto dot = name.rfind('.');
-  const std::string module = dot == std::string::npos ? name : name.substr(0, dot);
-  if (module.find("embed") != std::string::npos) return module;
-  return "rest";
+  const std::string module = name.substr(0, name.rfind('.'));
+  return is_embedding_table(module) ? module : "rest";
 }
 
 }  // namespace

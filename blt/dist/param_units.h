@@ -1,7 +1,8 @@
 // The units of sharding: groups of parameters gathered and reduce-scattered
 // together. Each transformer block (a name containing "layers.N.") is one unit,
-// each embedding table (a module whose name contains "embed") is one, and all
-// remaining parameters (norms, heads, projections) form the last.
+// each embedding table (a module named embed_* or *_embedding: the byte
+// embeddings and the hash n-gram tables) is one, and all remaining parameters
+// (norms, projections, the head) form the last.
 #pragma once
 #include <string>
 #include <utility>
