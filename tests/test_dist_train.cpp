@@ -115,15 +115,15 @@ void check_strategy(const std::string& strategy, int port) {
 
 }  // namespace
 
-TEST_CASE("dist train: ddp over 2 and 3 ranks matches 1 process; checkpoints reshard", "[dist][gloo][e2e]") {
+TEST_CASE("dist train: ddp over 2 and 3 ranks matches 1 process and its checkpoints reshard", "[dist][gloo][e2e]") {
   check_strategy("ddp", 29720);
 }
 
-TEST_CASE("dist train: zero2 over 2 and 3 ranks matches 1 process; checkpoints reshard", "[dist][gloo][e2e]") {
+TEST_CASE("dist train: zero2 over 2 and 3 ranks matches 1 process and its checkpoints reshard", "[dist][gloo][e2e]") {
   check_strategy("zero2", 29730);
 }
 
-TEST_CASE("dist train: fsdp over 2 and 3 ranks matches 1 process; checkpoints reshard", "[dist][gloo][e2e]") {
+TEST_CASE("dist train: fsdp over 2 and 3 ranks matches 1 process and its checkpoints reshard", "[dist][gloo][e2e]") {
   check_strategy("fsdp", 29740);
 }
 
