@@ -133,28 +133,31 @@ TEST_CASE("dist train: a rank killed with SIGKILL takes every rank and the launc
   const auto config = config_file(dir, "run", "tiny",
                                   "  steps: 100000\n  checkpoint_every: 0\ndist: {strategy: ddp, timeout_s: 10}\n");
   const std::string blt = BLT_BINARY;
-  // Rank 1 is killed once rank 0 has logged a step; the script prints each rank's
-  // exit status and the milliseconds from the kill until both have exited.
-  const std::string direct = dir / "direct.sh";
-  blt::test::write_file(direct, "export OMP_NUM_THREADS=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29750\n"
-                                "out=" + (dir / "runs/direct") + "\n"
-                                "RANK=0 " + blt + " train " + config + " --set train.out_dir=$out > /dev/null 2>&1 & p0=$!\n"
-                                "RANK=1 " + blt + " train " + config + " --set train.out_dir=$out > /dev/null 2>&1 & p1=$!\n"
-                                + wait_for_first_step("$out") +
-                                "start=$(date +%s%N); kill -9 $p1\n"
-                                "wait $p0; c0=$?; wait $p1; c1=$?\n"
-                                "echo \"status $c0 $c1 ms $(( ($(date +%s%N) - start) / 1000000 ))\"\n");
-  const auto r = blt::test::run_shell("bash " + direct);
-  INFO(r.output);
-  int status0 = 0, status1 = 0;
-  long ms = 0;
-  const auto line = r.output.find("status ");  // after bash's report of the killed job
-  REQUIRE(line != std::string::npos);
-  REQUIRE(std::sscanf(r.output.c_str() + line, "status %d %d ms %ld", &status0, &status1, &ms) == 3);
-  std::printf("[dist] rank 1 killed: rank 0 exited with %d after %ld ms\n", status0, ms);
-  CHECK(status0 != 0);
-  CHECK(status1 == 128 + 9);
-  CHECK(ms < 20000);  // the 10 s timeout plus start-up slack
+  // Rank `killed` (0 also hosts the rendezvous store) is killed once rank 0 has
+  // logged a step; the script prints each rank's exit status and the
+  // milliseconds from the kill until both have exited.
+  for (const int killed : {0, 1}) {
+    const std::string script = dir / ("kill" + std::to_string(killed) + ".sh");
+    const std::string run = blt + " train " + config + " --set train.out_dir=$out > /dev/null 2>&1";
+    blt::test::write_file(script, "export OMP_NUM_THREADS=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                                      std::to_string(29750 + killed) + "\nout=" + (dir / ("runs/kill" + std::to_string(killed))) +
+                                      "\nRANK=0 " + run + " & p0=$!\nRANK=1 " + run + " & p1=$!\n" +
+                                      wait_for_first_step("$out") + "start=$(date +%s%N); kill -9 $p" +
+                                      std::to_string(killed) + "\nwait $p0; c0=$?; wait $p1; c1=$?\n"
+                                      "echo \"status $c0 $c1 ms $(( ($(date +%s%N) - start) / 1000000 ))\"\n");
+    const auto r = blt::test::run_shell("bash " + script);
+    INFO(r.output);
+    int status[2] = {0, 0};
+    long ms = 0;
+    const auto line = r.output.find("status ");  // after bash's report of the killed job
+    REQUIRE(line != std::string::npos);
+    REQUIRE(std::sscanf(r.output.c_str() + line, "status %d %d ms %ld", &status[0], &status[1], &ms) == 3);
+    const int survivor = 1 - killed;
+    std::printf("[dist] rank %d killed: rank %d exited with %d after %ld ms\n", killed, survivor, status[survivor], ms);
+    CHECK(status[killed] == 128 + 9);
+    CHECK(status[survivor] != 0);
+    CHECK(ms < 20000);  // the 10 s timeout plus start-up slack
+  }
 
   // Under the launcher, rank 1's wrapper kills its own blt the same way.
   const std::string launched = dir / "launched.sh";
