@@ -1,8 +1,8 @@
 // Several `blt train` processes over Gloo (scripts/launch.sh), one test case per
 // dist.strategy: 2 and 3 ranks train the tiny BLT with the global batch of one
 // process (6 sequences) to the same per-step losses and final parameters; a
-// checkpoint saved by 2 ranks resumes under 1 and 3 ranks and continues with the
-// losses of the uninterrupted run. And a rank killed with SIGKILL (or hung:
+// checkpoint saved by 2 ranks resumes under 3 ranks and under 1 rank of another
+// strategy and continues with the losses of the uninterrupted run. And a rank killed with SIGKILL (or hung:
 // SIGSTOP) brings the other rank and the launcher down with an error within
 // dist.timeout_s.
 #include <chrono>
@@ -71,23 +71,25 @@ std::string wait_for_first_step(const std::string& out_dir) {
   return "for i in $(seq 600); do [ -s " + out_dir + "/metrics.jsonl ] && break; sleep 0.1; done\n";
 }
 
-void check_strategy(const std::string& strategy, int port) {
+// `strategy` at 1, 2 and 3 ranks; its 2-rank checkpoint resumed by 3 ranks of
+// `strategy` and by 1 rank of `other` (checkpoints do not depend on the strategy).
+void check_strategy(const std::string& strategy, const std::string& other, int port) {
   TempDir dir;
   blt::test::write_corpus(dir / "corpus");
   const auto config = config_file(dir, "run", "tiny", "  steps: 4\n  checkpoint_every: 2\n  keep_checkpoints: 2\n");
-  const auto run = [&](const std::string& name, int ranks, int port_offset) {
+  const auto run = [&](const std::string& name, int ranks, int port_offset, const std::string& run_strategy) {
     const auto r = train(config, ranks, port + port_offset,
-                         "--set dist.strategy=" + strategy + " --set dist.timeout_s=60 --set train.out_dir=" +
+                         "--set dist.strategy=" + run_strategy + " --set dist.timeout_s=60 --set train.out_dir=" +
                              (dir / ("runs/" + name)));
     INFO(name << ":\n" << r.output);
     REQUIRE(r.exit_code == 0);
     return dir / ("runs/" + name);
   };
-  const auto single = run("single", 1, 0);
+  const auto single = run("single", 1, 0, strategy);
   const auto reference = step_losses(single);
   REQUIRE(reference.size() == 4);
   for (const int ranks : {2, 3}) {
-    const auto multi = run("ranks" + std::to_string(ranks), ranks, ranks);
+    const auto multi = run("ranks" + std::to_string(ranks), ranks, ranks, strategy);
     const double loss_diff = max_rel_loss_diff(reference, step_losses(multi));
     const double param_diff = max_param_diff(single, multi);
     std::printf("[dist] %s, %d ranks vs 1: max rel loss diff %.3g, max abs param diff %.3g\n", strategy.c_str(), ranks,
@@ -99,16 +101,16 @@ void check_strategy(const std::string& strategy, int port) {
   // Resharding: the 2-rank checkpoint of step 2 continues under 1 and 3 ranks.
   const auto uninterrupted = step_losses(dir / "runs/ranks2");
   for (const int ranks : {1, 3}) {
-    const std::string name = "resume" + std::to_string(ranks);
+    const std::string name = "resume" + std::to_string(ranks), resume_strategy = ranks == 1 ? other : strategy;
     seed_checkpoint(dir / "runs/ranks2", dir / ("runs/" + name), "step-00000002");
-    const auto resumed = run(name, ranks, 4 + ranks);
+    const auto resumed = run(name, ranks, 4 + ranks, resume_strategy);
     const auto losses = step_losses(resumed);
     REQUIRE(losses.size() == 2);  // steps 3 and 4
     CHECK(losses.count(3) == 1);
     const double loss_diff = max_rel_loss_diff(uninterrupted, losses);
     const double param_diff = max_param_diff(dir / "runs/ranks2", resumed);
-    std::printf("[dist] %s, 2-rank checkpoint resumed by %d: max rel loss diff %.3g, max abs param diff %.3g\n",
-                strategy.c_str(), ranks, loss_diff, param_diff);
+    std::printf("[dist] %s, 2-rank checkpoint resumed by %d of %s: max rel loss diff %.3g, max abs param diff %.3g\n",
+                strategy.c_str(), ranks, resume_strategy.c_str(), loss_diff, param_diff);
     CHECK(loss_diff <= kLossRelTolerance);
     CHECK(param_diff <= kParamAbsTolerance);
   }
@@ -117,15 +119,15 @@ void check_strategy(const std::string& strategy, int port) {
 }  // namespace
 
 TEST_CASE("dist train: ddp over 2 and 3 ranks matches 1 process and its checkpoints reshard", "[dist][gloo][e2e]") {
-  check_strategy("ddp", 29720);
+  check_strategy("ddp", "fsdp", 29720);
 }
 
 TEST_CASE("dist train: zero2 over 2 and 3 ranks matches 1 process and its checkpoints reshard", "[dist][gloo][e2e]") {
-  check_strategy("zero2", 29730);
+  check_strategy("zero2", "ddp", 29730);
 }
 
 TEST_CASE("dist train: fsdp over 2 and 3 ranks matches 1 process and its checkpoints reshard", "[dist][gloo][e2e]") {
-  check_strategy("fsdp", 29740);
+  check_strategy("fsdp", "zero2", 29740);
 }
 
 TEST_CASE("dist train: a rank killed or hung takes the other rank and the launcher down", "[dist][gloo][e2e]") {
