@@ -15,6 +15,21 @@ FlatLayout layout_of(const ParamUnit& unit, const std::set<std::string>& decayed
   return FlatLayout(std::move(entries), world_size);
 }
 
+// The storage itself (shared by every view and by the tensors autograd saved
+// from them) gives up or regains its memory; sizes and strides stay.
+void free_storage(const torch::Tensor& t) {
+  auto* storage = t.storage().unsafeGetStorageImpl();
+  storage->set_data_ptr_noswap(at::DataPtr(nullptr, storage->device()));
+  storage->set_nbytes(0);
+}
+
+void allocate_storage(const torch::Tensor& t) {
+  auto* storage = t.storage().unsafeGetStorageImpl();
+  const std::size_t bytes = static_cast<std::size_t>(t.numel()) * t.element_size();
+  storage->set_data_ptr_noswap(storage->allocator()->allocate(bytes));
+  storage->set_nbytes(bytes);
+}
+
 }  // namespace
 
 ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm)
@@ -22,12 +37,14 @@ ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& dec
       comm_(comm) {
   torch::NoGradGuard no_grad;
   for (const auto& named : unit.params) params_.push_back(named.second);
-  auto flat = torch::zeros({layout_.padded_numel()}, params_.front().options());
+  full_ = torch::zeros({layout_.padded_numel()}, params_.front().options());
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const auto& e = layout_.entries()[i];
-    flat.narrow(0, e.offset, e.numel).copy_(params_[i].reshape({-1}));
+    auto view = full_.narrow(0, e.offset, e.numel);
+    view.copy_(params_[i].reshape({-1}));
+    params_[i].set_data(view.view(e.shape));
   }
-  master_ = flat.narrow(0, comm.rank() * layout_.shard_numel(), layout_.shard_numel()).clone();
+  master_ = full_.narrow(0, comm.rank() * layout_.shard_numel(), layout_.shard_numel()).clone();
   grad_ = torch::zeros_like(master_);
 }
 
@@ -41,20 +58,27 @@ void ShardedUnit::reduce_scatter_grads() {
     flat.narrow(0, e.offset, e.numel).copy_(p.grad().reshape({-1}));
     p.mutable_grad() = torch::Tensor();
   }
-  grad_ = comm_.reduce_scatter_sum(flat);
+  grad_.add_(comm_.reduce_scatter_sum(flat));
+}
+
+void ShardedUnit::zero_grad() { grad_.zero_(); }
+
+bool ShardedUnit::has_param_grads() const {
+  return std::any_of(params_.begin(), params_.end(), [](const torch::Tensor& p) { return p.grad().defined(); });
 }
 
 void ShardedUnit::gather() {
   torch::NoGradGuard no_grad;
   const auto full = comm_.all_gather(master_);
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    const auto& e = layout_.entries()[i];
-    params_[i].set_data(full.narrow(0, e.offset, e.numel).view(e.shape));
-  }
+  if (!gathered_) allocate_storage(full_);
+  full_.copy_(full);
+  gathered_ = true;
 }
 
 void ShardedUnit::release() {
-  for (auto& p : params_) p.set_data(torch::empty({0}, p.options()));
+  if (!gathered_) return;
+  free_storage(full_);
+  gathered_ = false;
 }
 
 }  // namespace blt::dist

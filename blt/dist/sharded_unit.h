@@ -1,9 +1,11 @@
-// One unit's parameters sharded over the ranks (zero2, fsdp). This rank keeps
-// the fp32 master copy of its chunk of the unit's flat space (FlatLayout);
-// gradients arrive as this rank's chunk of their sum over ranks
-// (reduce-scatter), and the chunks of every rank are all-gathered back into the
-// full parameters. The model's parameter tensors stay the same objects: gather()
-// points their data at the gathered flat tensor, release() empties it.
+// One unit's parameters sharded over the ranks (zero2, fsdp). The unit's flat
+// space (FlatLayout) is one tensor whose views are the model's parameters (the
+// modules keep their tensors; their data now lives there). This rank keeps the
+// fp32 master copy of its chunk of that space; gradients arrive as this rank's
+// chunk of their sum over ranks (reduce-scatter), and the chunks of every rank
+// are all-gathered back into the flat tensor. release() frees the flat tensor's
+// memory in place, so that tensors autograd saved from the parameters free it
+// too, and gather() refills that same memory (as PyTorch's FSDP does).
 #pragma once
 #include <set>
 #include <string>
@@ -20,7 +22,7 @@ namespace blt::dist {
 class ShardedUnit {
  public:
   // Takes the master chunk from the parameters' current values; `decayed` names
-  // the parameters that get weight decay.
+  // the parameters that get weight decay. The unit starts gathered.
   ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm);
 
   const std::string& name() const { return name_; }
@@ -28,16 +30,22 @@ class ShardedUnit {
   // This rank's pieces of the unit's parameters (offsets into master() and grad()).
   const std::vector<FlatPiece>& pieces() const { return pieces_; }
   torch::Tensor& master() { return master_; }
-  // This rank's chunk of the summed gradient (after reduce_scatter_grads()).
+  // This rank's chunk of the gradient summed over ranks, accumulated over
+  // reduce_scatter_grads() calls since zero_grad().
   torch::Tensor& grad() { return grad_; }
 
-  // Sums the parameters' .grad() over ranks into grad() (missing ones count as
-  // zero) and clears the parameters' gradients.
+  // Adds the parameters' .grad() summed over ranks to grad() (missing ones count
+  // as zero) and clears the parameters' gradients.
   void reduce_scatter_grads();
-  // Makes every parameter hold its full value, assembled from every rank's master chunk.
+  void zero_grad();
+  // Whether any parameter holds a .grad() not yet reduce-scattered.
+  bool has_param_grads() const;
+  // Makes every parameter hold its full value, assembled from every rank's
+  // master chunk (again, when it already does: zero2 after a step).
   void gather();
-  // Drops the parameters' full values (they become empty until the next gather()).
+  // Frees the parameters' memory; they must not be read until the next gather().
   void release();
+  bool gathered() const { return gathered_; }
 
  private:
   std::string name_;
@@ -45,7 +53,9 @@ class ShardedUnit {
   FlatLayout layout_;
   std::vector<FlatPiece> pieces_;
   Comm& comm_;
+  torch::Tensor full_;  // the flat space; params_ are views of it
   torch::Tensor master_, grad_;
+  bool gathered_ = true;
 };
 
 }  // namespace blt::dist

@@ -1,5 +1,7 @@
 #include "blt/model/transformer_layer.h"
 
+#include "blt/model/unit_hooks.h"
+
 namespace blt::model {
 
 TransformerLayerImpl::TransformerLayerImpl(const TransformerShape& shape) {
@@ -9,9 +11,13 @@ TransformerLayerImpl::TransformerLayerImpl(const TransformerShape& shape) {
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(shape.dim, shape.norm_eps));
 }
 
-torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern) {
+torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& input, const RopeTable& rope,
+                                            const AttentionPattern& pattern) {
+  UnitHook* hook = unit_hook(this);  // fsdp gathers this block's parameters here
+  const auto x = hook ? hook->enter(input) : input;
   auto h = x + self_attn(input_layernorm(x), rope, pattern);
-  return h + mlp(post_attention_layernorm(h));
+  auto out = h + mlp(post_attention_layernorm(h));
+  return hook ? hook->leave(out) : out;
 }
 
 torch::Tensor TransformerLayerImpl::step(const torch::Tensor& x, const RopeTable& rope, LayerKVCache& cache,

@@ -65,8 +65,8 @@ std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, mode
     }
   }
   if (strategy == "ddp") return std::make_unique<DdpUpdate>(model, comm, config);
-  if (strategy == "zero2") return std::make_unique<ShardedUpdate>(model, comm, config, /*release_after_use=*/false);
-  if (strategy == "fsdp") return std::make_unique<ShardedUpdate>(model, comm, config, /*release_after_use=*/true);
+  if (strategy == "zero2") return std::make_unique<ShardedUpdate>(model, comm, config, /*fsdp=*/false);
+  if (strategy == "fsdp") return std::make_unique<ShardedUpdate>(model, comm, config, /*fsdp=*/true);
   fail("dist.strategy '{}' is not one of ddp, zero2, fsdp", strategy);
 }
 

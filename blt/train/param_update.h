@@ -23,9 +23,12 @@ class ParamUpdate {
  public:
   virtual ~ParamUpdate() = default;
 
-  // Makes the model's parameters whole before a forward pass (fsdp gathers them).
+  // Before a forward pass (training or evaluation): fsdp gathers the units that
+  // no hook gathers just in time.
+  virtual void prepare_forward() {}
+  // Makes every parameter whole (to save the model).
   virtual void gather_params() {}
-  // Frees the full parameters again where only shards are kept between uses (fsdp).
+  // Frees the full parameters again where only chunks are kept between uses (fsdp).
   virtual void release_params() {}
   // After backward: sums the gradients over ranks, scales them down to `max_norm`
   // when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and

@@ -3,23 +3,25 @@
 #include <cmath>
 #include <set>
 
+#include "blt/core/error.h"
 #include "blt/dist/param_units.h"
+#include "blt/model/transformer_layer.h"
 
 namespace blt::train {
 
-ShardedUpdate::ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config,
-                             bool release_after_use)
-    : ShardedUpdate(model_params(model), comm, config, release_after_use) {}
+ShardedUpdate::ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool fsdp)
+    : ShardedUpdate(model, model_params(model), comm, config, fsdp) {}
 
-ShardedUpdate::ShardedUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const OptimizerConfig& config,
-                             bool release_after_use)
-    : ParamUpdate(comm, shapes_of(params)), release_after_use_(release_after_use) {
+ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> params, dist::Comm& comm,
+                             const OptimizerConfig& config, bool fsdp)
+    : ParamUpdate(comm, shapes_of(params)), fsdp_(fsdp) {
   std::set<std::string> decayed;
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (const auto& p : params) {
     named.emplace_back(p.name, p.value);
     if (p.decay) decayed.insert(p.name);
   }
+  const auto modules = model.named_modules("", /*include_self=*/false);
   std::vector<AdamW::Param> chunk_params;
   for (const auto& unit : dist::split_into_units(named)) {
     units_.push_back(std::make_unique<dist::ShardedUnit>(unit, decayed, comm));
@@ -29,29 +31,47 @@ ShardedUpdate::ShardedUpdate(std::vector<AdamW::Param> params, dist::Comm& comm,
       chunk_params.push_back({entry.name, u.master().narrow(0, piece.shard_offset, piece.count), entry.decay});
       segments_.push_back({units_.size() - 1, piece});
     }
+    const auto* module = modules.find(unit.name);
+    const bool block = module && std::dynamic_pointer_cast<model::TransformerLayerImpl>(*module);
+    hooks_.push_back(fsdp_ && block ? std::make_unique<FsdpUnitHook>(u) : nullptr);
+    if (hooks_.back()) {
+      hooked_modules_.push_back(module->get());
+      model::set_unit_hook(module->get(), hooks_.back().get());
+    }
   }
   optimizer_ = std::make_unique<AdamW>(std::move(chunk_params), config);
   release_params();
 }
 
+ShardedUpdate::~ShardedUpdate() {
+  for (const auto* module : hooked_modules_) model::set_unit_hook(module, nullptr);
+}
+
+void ShardedUpdate::prepare_forward() {
+  for (std::size_t i = 0; i < units_.size(); ++i)
+    if (!hooks_[i] && !units_[i]->gathered()) units_[i]->gather();
+}
+
 void ShardedUpdate::gather_params() {
-  if (gathered_) return;
-  for (auto& u : units_) u->gather();
-  gathered_ = true;
+  for (auto& u : units_)
+    if (!u->gathered()) u->gather();
 }
 
 void ShardedUpdate::release_params() {
-  if (!release_after_use_) return;
+  if (!fsdp_) return;
   for (auto& u : units_) u->release();
-  gathered_ = false;
 }
 
 double ShardedUpdate::step(double lr, double max_norm) {
   torch::NoGradGuard no_grad;
   double local_squares = 0;
-  for (auto& u : units_) {
-    u->reduce_scatter_grads();
-    local_squares += u->grad().to(torch::kDouble).pow(2).sum().item<double>();
+  for (std::size_t i = 0; i < units_.size(); ++i) {
+    auto& u = *units_[i];
+    if (!hooks_[i])
+      u.reduce_scatter_grads();
+    else if (u.has_param_grads())  // autograd ran a gradient into the block after its hook had passed it on
+      fail("fsdp: unit {} has parameter gradients left after backward", u.name());
+    local_squares += u.grad().to(torch::kDouble).pow(2).sum().item<double>();
   }
   auto squares = torch::tensor({local_squares}, torch::kDouble);
   comm_.all_reduce_sum_(squares);
@@ -63,11 +83,8 @@ double ShardedUpdate::step(double lr, double max_norm) {
     grads.push_back(factor == 1.0 ? g : g * factor);
   }
   optimizer_->step(lr, grads);
-  gathered_ = false;
-  if (release_after_use_)
-    release_params();
-  else
-    gather_params();
+  for (auto& u : units_) u->zero_grad();
+  chunks_changed();
   return norm;
 }
 
@@ -77,9 +94,12 @@ std::vector<ParamUpdate::SliceSpec> ShardedUpdate::saved_slices() const {
   return out;
 }
 
-void ShardedUpdate::after_load() {
-  gathered_ = false;
-  if (!release_after_use_) gather_params();
+void ShardedUpdate::chunks_changed() {
+  if (fsdp_) {
+    release_params();
+  } else {
+    for (auto& u : units_) u->gather();
+  }
 }
 
 }  // namespace blt::train

@@ -4,21 +4,28 @@
 // parameter per piece of a model parameter inside them, so weight decay still
 // follows the parameter the elements belong to. A step reduce-scatters the
 // gradients, clips them by the global norm (squared chunk norms summed over
-// ranks), steps the chunks and all-gathers them. zero2 keeps the gathered
-// parameters; fsdp releases them after each use and gathers them again before
-// the next forward pass or evaluation.
+// ranks) and steps the chunks.
+//   zero2  keeps every unit gathered: the updated chunks are all-gathered after each step.
+//   fsdp   keeps only the chunks between uses. Each transformer block is gathered by its
+//          hook (train/fsdp_unit_hook) just before its forward and freed after it,
+//          gathered again for its backward and reduce-scattered right after it; the other
+//          units (embedding tables, cross attention, norms, head) are gathered for a
+//          forward pass and freed after the step.
 #pragma once
 #include <memory>
 #include <vector>
 
 #include "blt/dist/sharded_unit.h"
+#include "blt/train/fsdp_unit_hook.h"
 #include "blt/train/param_update.h"
 
 namespace blt::train {
 
 class ShardedUpdate : public ParamUpdate {
  public:
-  ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool release_after_use);
+  ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool fsdp);
+  ~ShardedUpdate() override;
+  void prepare_forward() override;
   void gather_params() override;
   void release_params() override;
   double step(double lr, double max_norm) override;
@@ -30,16 +37,19 @@ class ShardedUpdate : public ParamUpdate {
     dist::FlatPiece piece;
   };
 
-  ShardedUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const OptimizerConfig& config,
-                bool release_after_use);
+  ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> params, dist::Comm& comm,
+                const OptimizerConfig& config, bool fsdp);
   std::vector<SliceSpec> saved_slices() const override;
   std::vector<SliceSpec> loaded_slices() const override { return saved_slices(); }
-  void after_load() override;
+  void after_load() override { chunks_changed(); }
+  // zero2 all-gathers the chunks into the parameters; fsdp frees the parameters.
+  void chunks_changed();
 
   std::vector<std::unique_ptr<dist::ShardedUnit>> units_;
+  std::vector<std::unique_ptr<FsdpUnitHook>> hooks_;  // per unit; null where the step gathers it
+  std::vector<const torch::nn::Module*> hooked_modules_;
   std::vector<Segment> segments_;
-  bool release_after_use_;
-  bool gathered_ = true;  // the parameters hold the values of the chunks
+  bool fsdp_;
 };
 
 }  // namespace blt::train

@@ -240,7 +240,7 @@ EvalResult Run::run_eval(int64_t max_batches) {
   o.batch_size = config_.data.batch_size;
   o.max_batches = max_batches;
   o.bf16 = bf16_;
-  update_->gather_params();
+  update_->prepare_forward();
   auto result = evaluate(*model_, patcher_.get(), corpus, o, comm_, device_);
   update_->release_params();
   return result;
@@ -275,7 +275,7 @@ TrainOutcome Run::go() {
                                     t.optimizer.min_lr_ratio);
     LossSums sums;
     double patches = 0;
-    update_->gather_params();
+    update_->prepare_forward();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
       const auto batch = prepare_batch(loader_->next()->tokens, patcher_.get(), device_);
       torch::Tensor logits;
