@@ -13,11 +13,10 @@ TransformerLayerImpl::TransformerLayerImpl(const TransformerShape& shape) {
 
 torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& input, const RopeTable& rope,
                                             const AttentionPattern& pattern) {
-  UnitHook* hook = unit_hook(this);  // fsdp gathers this block's parameters here
-  const auto x = hook ? hook->enter(input) : input;
-  auto h = x + self_attn(input_layernorm(x), rope, pattern);
-  auto out = h + mlp(post_attention_layernorm(h));
-  return hook ? hook->leave(out) : out;
+  return with_unit_hook(this, input, [&](const torch::Tensor& x) {  // fsdp gathers this block here
+    auto h = x + self_attn(input_layernorm(x), rope, pattern);
+    return h + mlp(post_attention_layernorm(h));
+  });
 }
 
 torch::Tensor TransformerLayerImpl::step(const torch::Tensor& x, const RopeTable& rope, LayerKVCache& cache,

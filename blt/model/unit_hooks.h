@@ -22,4 +22,11 @@ void set_unit_hook(const torch::nn::Module* module, UnitHook* hook);
 // The hook of `module`, or null.
 UnitHook* unit_hook(const torch::nn::Module* module);
 
+// run(input) as `module`'s forward: between its hook's enter and leave, if it has one.
+template <class Run>
+torch::Tensor with_unit_hook(const torch::nn::Module* module, const torch::Tensor& input, Run run) {
+  UnitHook* hook = unit_hook(module);
+  return hook ? hook->leave(run(hook->enter(input))) : run(input);
+}
+
 }  // namespace blt::model

@@ -33,7 +33,11 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> p
     }
     const auto* module = modules.find(unit.name);
     const bool block = module && std::dynamic_pointer_cast<model::TransformerLayerImpl>(*module);
-    hooks_.push_back(fsdp_ && block ? std::make_unique<FsdpUnitHook>(u) : nullptr);
+    const bool table = module && std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(*module);
+    hooks_.push_back(nullptr);
+    if (fsdp_ && block) hooks_.back() = std::make_unique<BlockGatherHook>(u);
+    if (fsdp_ && table) hooks_.back() = std::make_unique<TableGatherHook>(u);
+    reduced_in_backward_.push_back(fsdp_ && block);
     if (hooks_.back()) {
       hooked_modules_.push_back(module->get());
       model::set_unit_hook(module->get(), hooks_.back().get());
@@ -67,7 +71,7 @@ double ShardedUpdate::step(double lr, double max_norm) {
   double local_squares = 0;
   for (std::size_t i = 0; i < units_.size(); ++i) {
     auto& u = *units_[i];
-    if (!hooks_[i])
+    if (!reduced_in_backward_[i])
       u.reduce_scatter_grads();
     else if (u.has_param_grads())  // autograd ran a gradient into the block after its hook had passed it on
       fail("fsdp: unit {} has parameter gradients left after backward", u.name());

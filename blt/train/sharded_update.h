@@ -6,17 +6,17 @@
 // gradients, clips them by the global norm (squared chunk norms summed over
 // ranks) and steps the chunks.
 //   zero2  keeps every unit gathered: the updated chunks are all-gathered after each step.
-//   fsdp   keeps only the chunks between uses. Each transformer block is gathered by its
-//          hook (train/fsdp_unit_hook) just before its forward and freed after it,
-//          gathered again for its backward and reduce-scattered right after it; the other
-//          units (embedding tables, cross attention, norms, head) are gathered for a
-//          forward pass and freed after the step.
+//   fsdp   keeps only the chunks between uses. Transformer blocks and embedding tables
+//          are gathered by their hooks (train/fsdp_hooks) just before their forward and
+//          freed after it; a block is gathered again for its backward and reduce-scattered
+//          right after it. The other units (cross attention, norms, projections, head) are
+//          gathered for a forward pass and freed after the step.
 #pragma once
 #include <memory>
 #include <vector>
 
 #include "blt/dist/sharded_unit.h"
-#include "blt/train/fsdp_unit_hook.h"
+#include "blt/train/fsdp_hooks.h"
 #include "blt/train/param_update.h"
 
 namespace blt::train {
@@ -46,7 +46,8 @@ class ShardedUpdate : public ParamUpdate {
   void chunks_changed();
 
   std::vector<std::unique_ptr<dist::ShardedUnit>> units_;
-  std::vector<std::unique_ptr<FsdpUnitHook>> hooks_;  // per unit; null where the step gathers it
+  std::vector<std::unique_ptr<model::UnitHook>> hooks_;  // per unit; null where prepare_forward() gathers it
+  std::vector<bool> reduced_in_backward_;                 // per unit: by its hook (blocks)
   std::vector<const torch::nn::Module*> hooked_modules_;
   std::vector<Segment> segments_;
   bool fsdp_;

@@ -1,4 +1,4 @@
-#include "blt/train/fsdp_unit_hook.h"
+#include "blt/train/fsdp_hooks.h"
 
 #include "blt/core/error.h"
 
@@ -43,7 +43,7 @@ struct ReduceAfterBackward : torch::autograd::Function<ReduceAfterBackward> {
 
 }  // namespace
 
-torch::Tensor FsdpUnitHook::enter(const torch::Tensor& input) {
+torch::Tensor BlockGatherHook::enter(const torch::Tensor& input) {
   if (!unit_.gathered()) unit_.gather();
   if (!torch::GradMode::is_enabled()) return input;
   if (!input.requires_grad())
@@ -51,10 +51,20 @@ torch::Tensor FsdpUnitHook::enter(const torch::Tensor& input) {
   return ReduceAfterBackward::apply(input, as_id(unit_));
 }
 
-torch::Tensor FsdpUnitHook::leave(const torch::Tensor& output) {
+torch::Tensor BlockGatherHook::leave(const torch::Tensor& output) {
   unit_.release();
   if (!torch::GradMode::is_enabled()) return output;
   return GatherForBackward::apply(output, as_id(unit_));
+}
+
+torch::Tensor TableGatherHook::enter(const torch::Tensor& input) {
+  if (!unit_.gathered()) unit_.gather();
+  return input;
+}
+
+torch::Tensor TableGatherHook::leave(const torch::Tensor& output) {
+  unit_.release();
+  return output;
 }
 
 }  // namespace blt::train
