@@ -17,19 +17,23 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// float32 over differently ordered gradient sums: the measured differences
-// (docs/distributed.md) sit far below these.
+// float32 over differently ordered gradient sums (measured: docs/distributed.md).
+// Losses agree to ~1e-8. Parameters differ most in hash n-gram rows hit a few
+// times, whose tiny gradients AdamW scales up to near the learning rate (3e-3):
+// up to 4e-5 after 4 steps.
 constexpr double kLossRelTolerance = 1e-6;
-constexpr double kParamAbsTolerance = 1e-4;
+constexpr double kParamAbsTolerance = 2e-4;
 constexpr int kGlobalBatch = 6;
 
-// Trains `config` with `ranks` processes of the global batch; every process
-// single-threaded so that 3 ranks do not fight over 2 cores.
-RunResult train(const std::string& config, int ranks, int port, const std::string& sets) {
+// Trains `config` with `ranks` processes, each step of the global batch in
+// `grad_accum` micro-batches; every process single-threaded so that 3 ranks do
+// not fight over 2 cores.
+RunResult train(const std::string& config, int ranks, int grad_accum, int port, const std::string& sets) {
   const std::string command = "OMP_NUM_THREADS=1 bash " + blt::test::source_path("scripts/launch.sh") +
                               " --nproc-per-node " + std::to_string(ranks) + " --master-port " + std::to_string(port) +
-                              " -- " + BLT_BINARY + " train " + config +
-                              " --set data.batch_size=" + std::to_string(kGlobalBatch / ranks) + " " + sets;
+                              " -- " + BLT_BINARY + " train " + config + " --set data.batch_size=" +
+                              std::to_string(kGlobalBatch / (ranks * grad_accum)) +
+                              " --set train.grad_accum=" + std::to_string(grad_accum) + " " + sets;
   return blt::test::run_shell(command);
 }
 
@@ -71,29 +75,32 @@ std::string wait_for_first_step(const std::string& out_dir) {
   return "for i in $(seq 600); do [ -s " + out_dir + "/metrics.jsonl ] && break; sleep 0.1; done\n";
 }
 
-// `strategy` at 1, 2 and 3 ranks; its 2-rank checkpoint resumed by 3 ranks of
-// `strategy` and by 1 rank of `other` (checkpoints do not depend on the strategy).
+// `strategy` at 1, 2 and 3 ranks (3 x 2 micro-batches of 1 sequence); its 2-rank
+// checkpoint resumed by 3 ranks of `strategy` and by 1 rank of `other`
+// (checkpoints do not depend on the strategy).
 void check_strategy(const std::string& strategy, const std::string& other, int port) {
   TempDir dir;
   blt::test::write_corpus(dir / "corpus");
   const auto config = config_file(dir, "run", "tiny", "  steps: 4\n  checkpoint_every: 2\n  keep_checkpoints: 2\n");
-  const auto run = [&](const std::string& name, int ranks, int port_offset, const std::string& run_strategy) {
-    const auto r = train(config, ranks, port + port_offset,
+  const auto run = [&](const std::string& name, int ranks, int grad_accum, int port_offset,
+                       const std::string& run_strategy) {
+    const auto r = train(config, ranks, grad_accum, port + port_offset,
                          "--set dist.strategy=" + run_strategy + " --set dist.timeout_s=60 --set train.out_dir=" +
                              (dir / ("runs/" + name)));
     INFO(name << ":\n" << r.output);
     REQUIRE(r.exit_code == 0);
     return dir / ("runs/" + name);
   };
-  const auto single = run("single", 1, 0, strategy);
+  const auto single = run("single", 1, 1, 0, strategy);
   const auto reference = step_losses(single);
   REQUIRE(reference.size() == 4);
   for (const int ranks : {2, 3}) {
-    const auto multi = run("ranks" + std::to_string(ranks), ranks, ranks, strategy);
+    const int grad_accum = ranks == 3 ? 2 : 1;
+    const auto multi = run("ranks" + std::to_string(ranks), ranks, grad_accum, ranks, strategy);
     const double loss_diff = max_rel_loss_diff(reference, step_losses(multi));
     const double param_diff = max_param_diff(single, multi);
-    std::printf("[dist] %s, %d ranks vs 1: max rel loss diff %.3g, max abs param diff %.3g\n", strategy.c_str(), ranks,
-                loss_diff, param_diff);
+    std::printf("[dist] %s, %d ranks x %d micro-batches vs 1 process: max rel loss diff %.3g, max abs param diff %.3g\n",
+                strategy.c_str(), ranks, grad_accum, loss_diff, param_diff);
     CHECK(step_losses(multi).size() == 4);
     CHECK(loss_diff <= kLossRelTolerance);
     CHECK(param_diff <= kParamAbsTolerance);
@@ -103,7 +110,7 @@ void check_strategy(const std::string& strategy, const std::string& other, int p
   for (const int ranks : {1, 3}) {
     const std::string name = "resume" + std::to_string(ranks), resume_strategy = ranks == 1 ? other : strategy;
     seed_checkpoint(dir / "runs/ranks2", dir / ("runs/" + name), "step-00000002");
-    const auto resumed = run(name, ranks, 4 + ranks, resume_strategy);
+    const auto resumed = run(name, ranks, 1, 4 + ranks, resume_strategy);
     const auto losses = step_losses(resumed);
     REQUIRE(losses.size() == 2);  // steps 3 and 4
     CHECK(losses.count(3) == 1);
