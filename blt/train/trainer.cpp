@@ -124,7 +124,6 @@ class Run {
   bool bf16_;
   std::shared_ptr<model::CausalLM> model_;
   std::shared_ptr<model::Patcher> patcher_;
-  int64_t parameter_count_ = 0;
   std::unique_ptr<ParamUpdate> update_;
   std::shared_ptr<const data::ShardSet> train_corpus_;
   std::unique_ptr<data::Loader> loader_;
@@ -158,7 +157,6 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   patcher_ = make_patcher(config_.model, device_);
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
 
-  parameter_count_ = model::count_parameters(*model_);  // before fsdp releases the full parameters
   update_ = make_param_update(config_.dist.strategy, *model_, comm_, config_.train.optimizer);
 
   train_corpus_ = std::make_shared<const data::ShardSet>(config_.data.train, config_.data.verify_checksums);
@@ -263,7 +261,7 @@ TrainOutcome Run::go() {
   const double targets_per_step = double(world * t.grad_accum * config_.data.batch_size * config_.data.seq_len);
   const double peak_flops = device_.is_cuda() ? t.peak_tflops * 1e12 * world : 0.0;
   spdlog::info("training {} ({:.2f} M parameters) on {} x {}{}, {} steps of {} sequences x {} ids",
-               config_.model.type, parameter_count_ / 1e6, world, device_.str(),
+               config_.model.type, model::count_parameters(*model_) / 1e6, world, device_.str(),
                bf16_ ? " (bf16 autocast)" : "", total_steps_, world * t.grad_accum * config_.data.batch_size,
                config_.data.seq_len);
   TrainOutcome outcome;
