@@ -4,8 +4,7 @@
 //   ddp    replicated: gradients all-reduced (dist/grad_sync), AdamW on whole parameters
 //   zero2  gradients reduce-scattered per unit, AdamW on this rank's fp32 chunk of the
 //          flat parameter space, updated chunks all-gathered (train/sharded_update)
-//   fsdp   as zero2, but between uses only the chunks exist: the full parameters are
-//          gathered for a step or an evaluation and released after it
+//   fsdp   as zero2, but each unit is whole only while it is used (train/fsdp_hooks)
 #pragma once
 #include <memory>
 #include <string>
