@@ -35,8 +35,8 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> p
     const bool block = module && std::dynamic_pointer_cast<model::TransformerLayerImpl>(*module);
     const bool table = module && std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(*module);
     hooks_.push_back(nullptr);
-    if (fsdp_ && block) hooks_.back() = std::make_unique<BlockGatherHook>(u);
-    if (fsdp_ && table) hooks_.back() = std::make_unique<TableGatherHook>(u);
+    if (fsdp_ && block) hooks_.back() = std::make_unique<GatherHook>(u, GatherHook::Kind::kBlock);
+    if (fsdp_ && table) hooks_.back() = std::make_unique<GatherHook>(u, GatherHook::Kind::kTable);
     reduced_in_backward_.push_back(fsdp_ && block);
     if (hooks_.back()) {
       hooked_modules_.push_back(module->get());
