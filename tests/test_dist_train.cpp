@@ -105,6 +105,17 @@ void check_strategy(const std::string& strategy, const std::string& other, int p
     CHECK(loss_diff <= kLossRelTolerance);
     CHECK(param_diff <= kParamAbsTolerance);
   }
+  // The last 2-rank checkpoint, consolidated, is the final model; blt eval reads it as it is.
+  const std::string last = dir / "runs/ranks2/checkpoints/step-00000004";
+  const auto exported = blt::test::run_blt("export " + last + " " + (dir / "exported/model"));
+  INFO(exported.output);
+  REQUIRE(exported.exit_code == 0);
+  CHECK(max_param_diff(dir / "runs/ranks2", dir / "exported") == 0);
+  const auto eval = blt::test::run_blt("eval " + last + " --data " + (dir / "corpus/valid") + " --seq-len 64 --device cpu");
+  INFO(eval.output);
+  CHECK(eval.exit_code == 0);
+  CHECK_THAT(eval.output, Catch::Matchers::Contains("bits/byte"));
+
   // Resharding: the 2-rank checkpoint of step 2 continues under 1 and 3 ranks.
   const auto uninterrupted = step_losses(dir / "runs/ranks2");
   for (const int ranks : {1, 3}) {

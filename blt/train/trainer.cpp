@@ -14,6 +14,7 @@
 #include "blt/model/blt_model.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/transformer_lm.h"
+#include "blt/train/checkpoint_model.h"
 #include "blt/train/checkpoint_store.h"
 #include "blt/train/flops.h"
 #include "blt/train/lr_schedule.h"
@@ -27,7 +28,6 @@ namespace {
 
 constexpr const char* kRngFile = "rng.safetensors";
 constexpr const char* kTrainerStateFile = "trainer.json";
-constexpr const char* kRunConfigFile = "run.yaml";
 
 torch::Device pick_device(const std::string& wanted, int local_rank) {
   const bool cuda = torch::cuda::is_available();
