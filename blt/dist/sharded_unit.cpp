@@ -69,9 +69,8 @@ bool ShardedUnit::has_param_grads() const {
 
 void ShardedUnit::gather() {
   torch::NoGradGuard no_grad;
-  const auto full = comm_.all_gather(master_);
   if (!gathered_) allocate_storage(full_);
-  full_.copy_(full);
+  comm_.all_gather_into(full_, master_);
   gathered_ = true;
 }
 
