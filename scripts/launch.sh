@@ -60,7 +60,7 @@ while [ ${#live[@]} -gt 0 ]; do
     status=$code
     echo "launch: a rank (pid $done_pid) exited with status $code; stopping the others" >&2
     stop_all TERM
-    ( sleep "$grace"; stop_all KILL ) &
+    ( sleep "$grace"; stop_all KILL ) >/dev/null 2>&1 &  # keeps no pipe of ours open
     killer=$!
   fi
 done

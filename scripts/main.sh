@@ -18,11 +18,11 @@ $blt train configs/entropy-tiny-cpu.yaml "$@"
 
 echo "== 2/3: entropy threshold for a mean patch of 4 bytes"
 threshold=$($blt patching threshold runs/entropy-tiny/model --data data/shards/english/train --mean-patch 4 \
-            --seq-len 512 --sequences 64 --device cpu)
+            --seq-len 512 --sequences 256 --device cpu)
 echo "model.patching.threshold = $threshold"
 
 echo "== 3/3: BLT patched by it (configs/blt-small-cpu.yaml)"
-$blt train configs/blt-small-cpu.yaml --set model.patching.threshold="$threshold" "$@" | tee runs/blt-small.log
+$blt train configs/blt-small-cpu.yaml --set model.patching.threshold="$threshold" "$@" 2>&1 | tee runs/blt-small.log
 
 echo "== result (validation set, every byte)"
 grep -o "done: .*" runs/blt-small.log | tail -1

@@ -47,17 +47,21 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the built `blt` program with `args` (shell words) and captures its output;
-// `env` is an optional list of VAR=value assignments for it.
-inline RunResult run_blt(const std::string& args, const std::string& env = "") {
-  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(BLT_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
+// Runs `command` under /bin/sh and captures its stdout and stderr together.
+inline RunResult run_shell(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string output;
   char buffer[4096];
   while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// Runs the built `blt` program with `args` (shell words) and captures its output;
+// `env` is an optional list of VAR=value assignments for it.
+inline RunResult run_blt(const std::string& args, const std::string& env = "") {
+  return run_shell((env.empty() ? "" : "env " + env + " ") + std::string(BLT_BINARY) + " " + args);
 }
 
 inline std::string source_path(const std::string& relative) { return std::string(BLT_SOURCE_DIR) + "/" + relative; }

@@ -1,62 +1,15 @@
 // End-to-end training through the `blt` program: learning, exact resume after a
-// crash, refusal of mismatched checkpoints, the entropy-model -> BLT pipeline,
-// and one process vs several (ddp over Gloo).
-#include <nlohmann/json.hpp>
+// crash, refusal of mismatched checkpoints, the entropy-model -> BLT pipeline.
+// Several processes: tests/test_dist_train.cpp.
+#include "train_test_util.h"
 
-#include "blt/data/shard_writer.h"
-#include "helpers.h"
-
+using blt::test::config_file;
+using blt::test::losses;
 using blt::test::run_blt;
 using blt::test::TempDir;
-using blt::test::write_file;
+using blt::test::write_corpus;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
-
-namespace {
-
-// English-like documents from a small vocabulary: learnable in a few steps.
-void write_corpus(const std::string& dir) {
-  const std::vector<std::string> words = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and",
-                                          "a",   "cat",   "sat",   "on",  "mat",   "with", "hat",  "of",  "red"};
-  uint64_t x = 99;
-  const auto next = [&] { return (x = x * 6364136223846793005ull + 1442695040888963407ull) >> 33; };
-  for (const char* split : {"train", "valid"}) {
-    blt::data::ShardSetWriter w(dir + "/" + split, 1 << 20);
-    const int docs = std::string(split) == "train" ? 300 : 20;
-    for (int d = 0; d < docs; ++d) {
-      std::string doc;
-      const int n = 10 + int(next() % 40);
-      for (int i = 0; i < n; ++i) doc += words[next() % words.size()] + (i + 1 < n ? " " : ".");
-      w.add(doc);
-    }
-    w.finish();
-  }
-}
-
-std::string config_file(const TempDir& dir, const std::string& name, const std::string& model_preset,
-                        const std::string& extra) {
-  const std::string path = dir / (name + ".yaml");
-  write_file(path, "include: [" + blt::test::source_path("configs/model/" + model_preset + ".yaml") + "]\n" +
-                       "data:\n  train: " + (dir / "corpus/train") + "\n  valid: " + (dir / "corpus/valid") +
-                       "\n  seq_len: 64\n  batch_size: 4\n"
-                       "train:\n  out_dir: " + (dir / ("runs/" + name)) +
-                       "\n  device: cpu\n  log_every: 1\n  checkpoint_every: 2\n"
-                       "  optimizer: {lr: 3.0e-3, warmup_steps: 2}\n" + extra);
-  return path;
-}
-
-// step -> loss text as written (exact decimal form of the double).
-std::map<int64_t, std::vector<std::string>> losses(const std::string& metrics_path) {
-  std::map<int64_t, std::vector<std::string>> out;
-  std::istringstream in(blt::test::read_file(metrics_path));
-  for (std::string line; std::getline(in, line);) {
-    const auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) out[j.at("step").get<int64_t>()].push_back(j.at("loss").dump());
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("train: a tiny byte LM learns and leaves a complete run directory", "[train][e2e]") {
   TempDir dir;

@@ -8,6 +8,7 @@
 #include "blt/dist/launch_env.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/patcher.h"
+#include "blt/train/checkpoint_model.h"
 #include "blt/train/evaluate.h"
 #include "blt/train/trainer.h"
 
@@ -57,7 +58,7 @@ int eval(const Args& args) {
   const torch::Device device = device_name == "cpu" || (device_name == "auto" && !torch::cuda::is_available())
                                    ? torch::Device(torch::kCPU)
                                    : torch::Device(torch::kCUDA, 0);
-  auto model = model::load_model_checkpoint(checkpoint);
+  auto model = train::load_checkpoint_model(checkpoint);
   model->to(device);
   auto patcher = model::load_checkpoint_patcher(checkpoint, model->config());
   if (!patcher && model->config().type == "blt")  // static or space patching: no entropy model

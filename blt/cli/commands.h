@@ -19,5 +19,6 @@ int safetensors_info(const Args& args);
 int safetensors_copy(const Args& args);
 int train(const Args& args);
 int eval(const Args& args);
+int export_checkpoint(const Args& args);
 
 }  // namespace blt::cli

@@ -126,18 +126,29 @@ torch::Tensor Comm::reduce_scatter_sum(const torch::Tensor& flat) {
 }
 
 torch::Tensor Comm::all_gather(const torch::Tensor& chunk) {
-  if (!distributed()) return chunk.clone();
-  auto input = chunk.contiguous();
+  auto out = torch::empty({chunk.numel() * world_size_}, chunk.options());
+  all_gather_into(out, chunk);
+  return out;
+}
+
+void Comm::all_gather_into(torch::Tensor& out, const torch::Tensor& chunk) {
+  if (out.numel() != chunk.numel() * world_size_ || !out.is_contiguous())
+    fail("all_gather: output of {} elements for {} ranks of {}", out.numel(), world_size_, chunk.numel());
+  auto input = chunk.contiguous().view({-1});
+  if (!distributed()) {
+    out.view({-1}).copy_(input);
+    return;
+  }
   if (native_flat_) {
-    auto out = torch::empty({chunk.numel() * world_size_}, chunk.options());
     wait(backend_->_allgather_base(out, input));
-    return out;
+    return;
   }
   std::vector<std::vector<torch::Tensor>> outputs(1);
   for (int r = 0; r < world_size_; ++r) outputs[0].push_back(torch::empty_like(input));
   std::vector<torch::Tensor> inputs{input};
   wait(backend_->allgather(outputs, inputs));
-  return torch::cat(outputs[0]).view({-1});
+  auto flat = out.view({-1});
+  torch::cat_out(flat, outputs[0]);
 }
 
 void Comm::barrier() {

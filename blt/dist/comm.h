@@ -43,6 +43,8 @@ class Comm {
   torch::Tensor reduce_scatter_sum(const torch::Tensor& flat);
   // this rank's chunk [n] -> concatenation of every rank's chunk [world * n].
   torch::Tensor all_gather(const torch::Tensor& chunk);
+  // The same into `out` (contiguous, [world * n], same device and dtype as `chunk`).
+  void all_gather_into(torch::Tensor& out, const torch::Tensor& chunk);
   void barrier();
   const torch::Device& device() const { return device_; }
 

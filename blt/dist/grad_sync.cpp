@@ -45,13 +45,4 @@ void GradSync::all_reduce_grads() {
   }
 }
 
-void GradSync::broadcast_params() {
-  if (!comm_.distributed()) return;
-  torch::NoGradGuard no_grad;
-  for (auto& p : params_) {
-    auto data = p.detach();
-    comm_.broadcast_(data, 0);
-  }
-}
-
 }  // namespace blt::dist

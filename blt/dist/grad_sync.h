@@ -17,8 +17,6 @@ class GradSync {
   GradSync(std::vector<torch::Tensor> params, Comm& comm, int64_t bucket_bytes = 32 << 20);
   // Sums every parameter's .grad() over the ranks (missing gradients count as zero).
   void all_reduce_grads();
-  // Makes every rank's parameters equal to rank 0's.
-  void broadcast_params();
 
  private:
   std::vector<torch::Tensor> params_;

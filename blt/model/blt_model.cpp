@@ -5,6 +5,7 @@
 #include "blt/model/patch_ids.h"
 #include "blt/model/patcher.h"
 #include "blt/model/token_ids.h"
+#include "blt/model/unit_hooks.h"
 
 namespace blt::model {
 
@@ -21,11 +22,14 @@ BltModel::BltModel(const ModelConfig& config) : CausalLM(config) {
 }
 
 torch::Tensor BltModel::embed(const torch::Tensor& tokens) {
-  auto h = local_encoder->embed_tokens(tokens);
+  auto& byte_table = local_encoder->embed_tokens;
+  auto h = with_unit_hook(byte_table.get(), tokens, [&](const torch::Tensor& t) { return byte_table(t); });
   if (encoder_hash_tok_embedding) {
     // One lookup for all tables: its backward builds the (huge) dense table
     // gradient once instead of once per table.
-    h = h + encoder_hash_tok_embedding(hash_embedding_rows(tokens, config_.hash)).sum(2);
+    const auto rows = hash_embedding_rows(tokens, config_.hash);
+    auto& hash_table = encoder_hash_tok_embedding;
+    h = h + with_unit_hook(hash_table.get(), rows, [&](const torch::Tensor& r) { return hash_table(r); }).sum(2);
   }
   return h;
 }

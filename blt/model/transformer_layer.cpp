@@ -1,6 +1,7 @@
 #include "blt/model/transformer_layer.h"
 
 #include "blt/model/activation_checkpoint.h"
+#include "blt/model/unit_hooks.h"
 
 namespace blt::model {
 
@@ -11,10 +12,13 @@ TransformerLayerImpl::TransformerLayerImpl(const TransformerShape& shape) {
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(shape.dim, shape.norm_eps));
 }
 
-torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern) {
-  if (!checkpoint_activations_ || !is_training()) return block(x, rope, pattern);
-  return checkpointed([this, rope, pattern](const std::vector<torch::Tensor>& in) { return block(in[0], rope, pattern); },
-                      {x});
+torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& input, const RopeTable& rope,
+                                            const AttentionPattern& pattern) {
+  return with_unit_hook(this, input, [&](const torch::Tensor& x) {  // fsdp gathers this block here
+    if (!checkpoint_activations_ || !is_training()) return block(x, rope, pattern);
+    return checkpointed([this, rope, pattern](const std::vector<torch::Tensor>& in) { return block(in[0], rope, pattern); },
+                        {x});
+  });
 }
 
 torch::Tensor TransformerLayerImpl::block(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern) {

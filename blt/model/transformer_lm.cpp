@@ -2,6 +2,7 @@
 
 #include "blt/core/error.h"
 #include "blt/model/token_ids.h"
+#include "blt/model/unit_hooks.h"
 
 namespace blt::model {
 
@@ -24,7 +25,7 @@ torch::Tensor TransformerLM::logits(const torch::Tensor& tokens) {
   if (tokens.size(1) > config_.transformer.max_seq_len)
     fail("{}: {} positions exceed model.transformer.max_seq_len = {}", config_.type, tokens.size(1),
          config_.transformer.max_seq_len);
-  auto h = embed_tokens(tokens);
+  auto h = with_unit_hook(embed_tokens.get(), tokens, [&](const torch::Tensor& t) { return embed_tokens(t); });
   auto rope = rope_for(config_.transformer, tokens.size(1), h.scalar_type(), h.device());
   const auto pattern = pattern_for(tokens);
   for (const auto& layer : *layers) h = layer->as<TransformerLayer>()->forward(h, rope, pattern);

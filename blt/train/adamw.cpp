@@ -15,6 +15,13 @@ AdamW::AdamW(std::vector<Param> params, const OptimizerConfig& config) : params_
 }
 
 void AdamW::step(double lr) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params_) grads.push_back(p.value.grad());
+  step(lr, grads);
+}
+
+void AdamW::step(double lr, const std::vector<torch::Tensor>& grads) {
+  if (grads.size() != params_.size()) fail("AdamW: {} gradients for {} parameters", grads.size(), params_.size());
   torch::NoGradGuard no_grad;
   ++steps_;
   const double b1 = config_.beta1, b2 = config_.beta2;
@@ -24,7 +31,7 @@ void AdamW::step(double lr) {
   const double bias2_sqrt = std::sqrt(bias2);
   for (std::size_t i = 0; i < params_.size(); ++i) {
     auto& value = params_[i].value;
-    const auto& grad = value.grad();
+    const auto& grad = grads[i];
     if (!grad.defined()) continue;
     if (params_[i].decay && config_.weight_decay > 0) value.mul_(1.0 - lr * config_.weight_decay);
     exp_avg_[i].mul_(b1).add_(grad, 1.0 - b1);

@@ -25,9 +25,14 @@ class AdamW {
 
   AdamW(std::vector<Param> params, const OptimizerConfig& config);
 
-  // One update at learning rate `lr`; parameters without a gradient are skipped.
+  // One update at learning rate `lr` from each parameter's .grad(); parameters
+  // without a gradient are skipped.
   void step(double lr);
+  // The same update with the gradients given: grads[i] belongs to params()[i]
+  // (sharded strategies keep gradients of flat shards outside autograd).
+  void step(double lr, const std::vector<torch::Tensor>& grads);
   int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }  // when restoring state saved piecewise
   const std::vector<Param>& params() const { return params_; }
 
   // State tensors under "exp_avg.NAME", "exp_avg_sq.NAME" and "step".

@@ -11,25 +11,23 @@
 #include "blt/core/safetensors.h"
 #include "blt/data/corpus_stats.h"
 #include "blt/data/loader.h"
-#include "blt/dist/grad_sync.h"
 #include "blt/model/blt_model.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/transformer_lm.h"
-#include "blt/train/adamw.h"
+#include "blt/train/checkpoint_model.h"
 #include "blt/train/checkpoint_store.h"
 #include "blt/train/flops.h"
 #include "blt/train/lr_schedule.h"
 #include "blt/train/metrics_log.h"
+#include "blt/train/param_update.h"
 
 namespace blt::train {
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kOptimizerFile = "optimizer.safetensors";
 constexpr const char* kRngFile = "rng.safetensors";
 constexpr const char* kTrainerStateFile = "trainer.json";
-constexpr const char* kRunConfigFile = "run.yaml";
 
 torch::Device pick_device(const std::string& wanted, int local_rank) {
   const bool cuda = torch::cuda::is_available();
@@ -89,22 +87,6 @@ void set_cpu_rng_state(const torch::Tensor& state) {
   gen.set_state(state);
 }
 
-// Global L2 norm of the gradients; scales them down to `max_norm` when it is exceeded (0 = never).
-double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> squares;
-  for (const auto& p : params)
-    if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat).pow(2).sum());
-  if (squares.empty()) return 0.0;
-  const double norm = torch::stack(squares).sum().sqrt().item<double>();
-  if (max_norm > 0 && norm > max_norm) {
-    const double scale = max_norm / (norm + 1e-6);
-    for (const auto& p : params)
-      if (p.grad().defined()) p.grad().mul_(scale);
-  }
-  return norm;
-}
-
 // Testing aid for crash safety: with BLT_FAULT_KILL_IN_CHECKPOINT=STEP the process
 // kills itself (SIGKILL) while checkpoint STEP is half-written.
 void maybe_die_in_checkpoint(int64_t step) {
@@ -142,9 +124,7 @@ class Run {
   bool bf16_;
   std::shared_ptr<model::CausalLM> model_;
   std::shared_ptr<model::Patcher> patcher_;
-  std::vector<torch::Tensor> params_;
-  std::unique_ptr<AdamW> optimizer_;
-  std::unique_ptr<dist::GradSync> grad_sync_;
+  std::unique_ptr<ParamUpdate> update_;
   std::shared_ptr<const data::ShardSet> train_corpus_;
   std::unique_ptr<data::Loader> loader_;
   CheckpointStore store_;
@@ -178,13 +158,7 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   patcher_ = make_patcher(config_.model, device_);
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
 
-  const auto groups = model::parameter_groups(*model_);
-  std::vector<AdamW::Param> opt_params;
-  for (const auto& [name, p] : groups.decay) opt_params.push_back({name, p, true}), params_.push_back(p);
-  for (const auto& [name, p] : groups.no_decay) opt_params.push_back({name, p, false}), params_.push_back(p);
-  optimizer_ = std::make_unique<AdamW>(std::move(opt_params), config_.train.optimizer);
-  grad_sync_ = std::make_unique<dist::GradSync>(params_, comm_);
-  grad_sync_->broadcast_params();
+  update_ = make_param_update(config_.dist.strategy, *model_, comm_, config_.train.optimizer);
 
   train_corpus_ = std::make_shared<const data::ShardSet>(config_.data.train, config_.data.verify_checksums);
   data::LoaderOptions lo;
@@ -215,16 +189,7 @@ void Run::resume_if_possible() {
   const auto latest = store_.latest();
   if (!latest) return;
   const std::string& dir = *latest;
-  {
-    const safetensors::Reader weights(dir + "/" + model::kCheckpointWeightsFile);
-    model::load_parameters(*model_, weights);
-  }
-  {
-    const safetensors::Reader reader(dir + "/" + kOptimizerFile);
-    std::map<std::string, torch::Tensor> state;
-    for (const auto& info : reader.tensors()) state[info.name] = reader.load(info.name).to(device_);
-    optimizer_->load_state(state, reader.path());
-  }
+  update_->load(dir);
   {
     const safetensors::Reader reader(dir + "/" + kRngFile);
     set_cpu_rng_state(reader.load("cpu"));
@@ -242,13 +207,12 @@ void Run::resume_if_possible() {
 
 void Run::save_checkpoint() {
   const int64_t step = counters_.step;
+  const std::string dir = store_.staging_dir(step);
+  if (comm_.is_main()) store_.begin(step);
+  comm_.barrier();  // the staging directory exists
+  update_->save(dir);
   if (comm_.is_main()) {
-    const std::string dir = store_.begin(step);
-    model::save_model_checkpoint(dir, *model_);
     write_file_atomic(dir + "/" + kRunConfigFile, config::to_yaml(config_));
-    const auto state = optimizer_->state();
-    safetensors::write(dir + "/" + kOptimizerFile,
-                       std::vector<std::pair<std::string, torch::Tensor>>(state.begin(), state.end()));
     maybe_die_in_checkpoint(step);
     safetensors::write(dir + "/" + kRngFile, std::vector<std::pair<std::string, torch::Tensor>>{{"cpu", cpu_rng_state()}});
     const nlohmann::json trainer = {{"step", step},
@@ -259,6 +223,9 @@ void Run::save_checkpoint() {
                                     {"world_size", comm_.world_size()},
                                     {"loader", loader_->state().to_json()}};
     write_file_atomic(dir + "/" + kTrainerStateFile, trainer.dump(2));
+  }
+  comm_.barrier();  // every rank's shard is in place
+  if (comm_.is_main()) {
     const std::string published = store_.publish(step, config_.train.keep_checkpoints);
     spdlog::info("checkpoint {}", published);
   }
@@ -272,7 +239,10 @@ EvalResult Run::run_eval(int64_t max_batches) {
   o.batch_size = config_.data.batch_size;
   o.max_batches = max_batches;
   o.bf16 = bf16_;
-  return evaluate(*model_, patcher_.get(), corpus, o, comm_, device_);
+  update_->prepare_forward();
+  auto result = evaluate(*model_, patcher_.get(), corpus, o, comm_, device_);
+  update_->release_params();
+  return result;
 }
 
 void Run::log_eval(const EvalResult& r) {
@@ -304,6 +274,7 @@ TrainOutcome Run::go() {
                                     t.optimizer.min_lr_ratio);
     LossSums sums;
     double patches = 0;
+    update_->prepare_forward();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
       const auto batch = prepare_batch(loader_->next()->tokens, patcher_.get(), device_);
       torch::Tensor logits;
@@ -316,10 +287,7 @@ TrainOutcome Run::go() {
       sums.add(loss.sums);
       patches += batch.real_patches;
     }
-    grad_sync_->all_reduce_grads();
-    const double grad_norm = clip_gradients(params_, t.optimizer.grad_clip);
-    optimizer_->step(lr);
-    for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+    const double grad_norm = update_->step(lr, t.optimizer.grad_clip);
 
     // Global numbers of this step (a handful of doubles: cheap next to the step itself).
     auto totals = torch::tensor({sums.nats, sums.targets, sums.text_nats, sums.bytes, patches}, torch::kDouble);
@@ -371,6 +339,7 @@ TrainOutcome Run::go() {
     if (t.checkpoint_every > 0 && (counters_.step % t.checkpoint_every == 0 || last)) save_checkpoint();
   }
   outcome.steps = counters_.step;
+  update_->gather_params();
   if (comm_.is_main()) {  // the final model, at a stable path (e.g. for model.patching.entropy_model)
     const std::string final_dir = config_.train.out_dir + "/model";
     fs::remove_all(final_dir + ".tmp");
@@ -379,6 +348,7 @@ TrainOutcome Run::go() {
     fs::rename(final_dir + ".tmp", final_dir);
     spdlog::info("final model: {}", final_dir);
   }
+  update_->release_params();
   comm_.barrier();
   if (!config_.data.valid.empty()) {
     outcome.valid = run_eval(0);

@@ -1,0 +1,83 @@
+#include "blt/dist/sharded_unit.h"
+
+#include "blt/core/error.h"
+
+namespace blt::dist {
+namespace {
+
+FlatLayout layout_of(const ParamUnit& unit, const std::set<std::string>& decayed, int world_size) {
+  std::vector<FlatEntry> entries;
+  for (const auto& [name, p] : unit.params) {
+    if (p.scalar_type() != torch::kFloat)
+      fail("sharding: parameter '{}' is {}, but master weights must be fp32", name, c10::toString(p.scalar_type()));
+    entries.push_back({name, p.sizes().vec(), decayed.count(name) > 0});
+  }
+  return FlatLayout(std::move(entries), world_size);
+}
+
+// The storage itself (shared by every view and by the tensors autograd saved
+// from them) gives up or regains its memory; sizes and strides stay.
+void free_storage(const torch::Tensor& t) {
+  auto* storage = t.storage().unsafeGetStorageImpl();
+  storage->set_data_ptr_noswap(at::DataPtr(nullptr, storage->device()));
+  storage->set_nbytes(0);
+}
+
+void allocate_storage(const torch::Tensor& t) {
+  auto* storage = t.storage().unsafeGetStorageImpl();
+  const std::size_t bytes = static_cast<std::size_t>(t.numel()) * t.element_size();
+  storage->set_data_ptr_noswap(storage->allocator()->allocate(bytes));
+  storage->set_nbytes(bytes);
+}
+
+}  // namespace
+
+ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm)
+    : name_(unit.name), layout_(layout_of(unit, decayed, comm.world_size())), pieces_(layout_.pieces(comm.rank())),
+      comm_(comm) {
+  torch::NoGradGuard no_grad;
+  for (const auto& named : unit.params) params_.push_back(named.second);
+  full_ = torch::zeros({layout_.padded_numel()}, params_.front().options());
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto& e = layout_.entries()[i];
+    auto view = full_.narrow(0, e.offset, e.numel);
+    view.copy_(params_[i].reshape({-1}));
+    params_[i].set_data(view.view(e.shape));
+  }
+  master_ = full_.narrow(0, comm.rank() * layout_.shard_numel(), layout_.shard_numel()).clone();
+  grad_ = torch::zeros_like(master_);
+}
+
+void ShardedUnit::reduce_scatter_grads() {
+  torch::NoGradGuard no_grad;
+  auto flat = torch::zeros({layout_.padded_numel()}, master_.options());
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i];
+    if (!p.grad().defined()) continue;
+    const auto& e = layout_.entries()[i];
+    flat.narrow(0, e.offset, e.numel).copy_(p.grad().reshape({-1}));
+    p.mutable_grad() = torch::Tensor();
+  }
+  grad_.add_(comm_.reduce_scatter_sum(flat));
+}
+
+void ShardedUnit::zero_grad() { grad_.zero_(); }
+
+bool ShardedUnit::has_param_grads() const {
+  return std::any_of(params_.begin(), params_.end(), [](const torch::Tensor& p) { return p.grad().defined(); });
+}
+
+void ShardedUnit::gather() {
+  torch::NoGradGuard no_grad;
+  if (!gathered_) allocate_storage(full_);
+  comm_.all_gather_into(full_, master_);
+  gathered_ = true;
+}
+
+void ShardedUnit::release() {
+  if (!gathered_) return;
+  free_storage(full_);
+  gathered_ = false;
+}
+
+}  // namespace blt::dist

@@ -1,0 +1,61 @@
+// One unit's parameters sharded over the ranks (zero2, fsdp). The unit's flat
+// space (FlatLayout) is one tensor whose views are the model's parameters (the
+// modules keep their tensors; their data now lives there). This rank keeps the
+// fp32 master copy of its chunk of that space; gradients arrive as this rank's
+// chunk of their sum over ranks (reduce-scatter), and the chunks of every rank
+// are all-gathered back into the flat tensor. release() frees the flat tensor's
+// memory in place, so that tensors autograd saved from the parameters free it
+// too, and gather() refills that same memory (as PyTorch's FSDP does).
+#pragma once
+#include <set>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "blt/dist/comm.h"
+#include "blt/dist/flat_layout.h"
+#include "blt/dist/param_units.h"
+
+namespace blt::dist {
+
+class ShardedUnit {
+ public:
+  // Takes the master chunk from the parameters' current values; `decayed` names
+  // the parameters that get weight decay. The unit starts gathered.
+  ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm);
+
+  const std::string& name() const { return name_; }
+  const FlatLayout& layout() const { return layout_; }
+  // This rank's pieces of the unit's parameters (offsets into master() and grad()).
+  const std::vector<FlatPiece>& pieces() const { return pieces_; }
+  torch::Tensor& master() { return master_; }
+  // This rank's chunk of the gradient summed over ranks, accumulated over
+  // reduce_scatter_grads() calls since zero_grad().
+  torch::Tensor& grad() { return grad_; }
+
+  // Adds the parameters' .grad() summed over ranks to grad() (missing ones count
+  // as zero) and clears the parameters' gradients.
+  void reduce_scatter_grads();
+  void zero_grad();
+  // Whether any parameter holds a .grad() not yet reduce-scattered.
+  bool has_param_grads() const;
+  // Makes every parameter hold its full value, assembled from every rank's
+  // master chunk (again, when it already does: zero2 after a step).
+  void gather();
+  // Frees the parameters' memory; they must not be read until the next gather().
+  void release();
+  bool gathered() const { return gathered_; }
+
+ private:
+  std::string name_;
+  std::vector<torch::Tensor> params_;
+  FlatLayout layout_;
+  std::vector<FlatPiece> pieces_;
+  Comm& comm_;
+  torch::Tensor full_;  // the flat space; params_ are views of it
+  torch::Tensor master_, grad_;
+  bool gathered_ = true;
+};
+
+}  // namespace blt::dist

@@ -1,0 +1,31 @@
+#include "blt/train/checkpoint_model.h"
+
+#include <filesystem>
+
+#include "blt/config/run_config.h"
+#include "blt/model/blt_model.h"
+#include "blt/model/model_checkpoint.h"
+#include "blt/train/sharded_checkpoint.h"
+
+namespace blt::train {
+
+bool is_training_checkpoint(const std::string& dir) { return std::filesystem::exists(dir + "/" + kRunConfigFile); }
+
+std::shared_ptr<model::CausalLM> load_checkpoint_model(const std::string& dir) {
+  if (!is_training_checkpoint(dir)) return model::load_model_checkpoint(dir);
+  auto model = model::build_model(load_run_config(dir + "/" + kRunConfigFile).model);
+  const ShardReader reader(dir);
+  ParamShapes shapes;
+  for (const auto& item : model->named_parameters()) shapes.emplace_back(item.key(), item.value().sizes().vec());
+  reader.check_shapes(shapes);
+  torch::NoGradGuard no_grad;
+  for (const auto& item : model->named_parameters()) {
+    ParamSlice whole{item.key(), 0, {{"param", item.value().view({-1})}}};
+    reader.read(whole);
+  }
+  if (auto patcher = model::load_checkpoint_patcher(dir, model->config()))
+    std::static_pointer_cast<model::BltModel>(model)->set_patcher(patcher);
+  return model;
+}
+
+}  // namespace blt::train

@@ -1,0 +1,59 @@
+#include "blt/train/ddp_update.h"
+
+namespace blt::train {
+namespace {
+
+std::vector<torch::Tensor> values_of(const std::vector<AdamW::Param>& params) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : params) out.push_back(p.value);
+  return out;
+}
+
+dist::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
+  std::vector<dist::FlatEntry> entries;
+  for (const auto& [name, shape] : shapes) entries.push_back({name, shape});
+  return dist::FlatLayout(std::move(entries), world_size);
+}
+
+}  // namespace
+
+DdpUpdate::DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config)
+    : DdpUpdate(model_params(model), comm, config) {}
+
+DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const OptimizerConfig& config)
+    : ParamUpdate(comm, shapes_of(params)),
+      params_(values_of(params)),
+      layout_(layout_of(shapes_, comm.world_size())),
+      grad_sync_(params_, comm) {
+  optimizer_ = std::make_unique<AdamW>(std::move(params), config);
+}
+
+double DdpUpdate::step(double lr, double max_norm) {
+  grad_sync_.all_reduce_grads();
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> squares;
+  for (const auto& p : params_)
+    if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat).pow(2).sum());
+  const double norm = squares.empty() ? 0.0 : torch::stack(squares).sum().sqrt().item<double>();
+  const double factor = clip_factor(norm, max_norm);
+  if (factor != 1.0)
+    for (const auto& p : params_)
+      if (p.grad().defined()) p.grad().mul_(factor);
+  optimizer_->step(lr);
+  for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+  return norm;
+}
+
+std::vector<ParamUpdate::SliceSpec> DdpUpdate::saved_slices() const {
+  std::vector<SliceSpec> out;
+  for (const auto& piece : layout_.pieces(comm_.rank())) out.push_back({piece.entry, piece.begin, piece.begin, piece.count});
+  return out;
+}
+
+std::vector<ParamUpdate::SliceSpec> DdpUpdate::loaded_slices() const {
+  std::vector<SliceSpec> out;
+  for (std::size_t i = 0; i < params_.size(); ++i) out.push_back({i, 0, 0, params_[i].numel()});
+  return out;
+}
+
+}  // namespace blt::train

@@ -1,0 +1,32 @@
+// fsdp's hook (model/unit_hooks.h), which gathers a unit just before its module
+// runs and frees it right after.
+//
+// Around a transformer block, also in backward: the gradient reaching the
+// block's output first gathers it again, and once the gradient has passed back
+// through the block to its input (by then autograd has accumulated every
+// parameter gradient of the block: those nodes run first), the unit's gradients
+// are reduce-scattered and the unit is freed. So only the blocks in use are
+// whole, in forward and in backward.
+//
+// Around an embedding table, forward only: an embedding's backward needs the
+// looked-up rows' gradients, not the table, so nothing is gathered for it; the
+// table's gradient is reduce-scattered with the step.
+#pragma once
+#include "blt/dist/sharded_unit.h"
+#include "blt/model/unit_hooks.h"
+
+namespace blt::train {
+
+class GatherHook : public model::UnitHook {
+ public:
+  enum class Kind { kBlock, kTable };
+  GatherHook(dist::ShardedUnit& unit, Kind kind) : unit_(unit), kind_(kind) {}
+  torch::Tensor enter(const torch::Tensor& input) override;
+  torch::Tensor leave(const torch::Tensor& output) override;
+
+ private:
+  dist::ShardedUnit& unit_;
+  Kind kind_;
+};
+
+}  // namespace blt::train

@@ -1,0 +1,76 @@
+// How a step turns every rank's gradients into updated parameters, one class
+// per dist.strategy, and how parameters and optimizer state go into and come
+// out of a checkpoint (train/sharded_checkpoint.h):
+//   ddp    replicated: gradients all-reduced (dist/grad_sync), AdamW on whole parameters
+//   zero2  gradients reduce-scattered per unit, AdamW on this rank's fp32 chunk of the
+//          flat parameter space, updated chunks all-gathered (train/sharded_update)
+//   fsdp   as zero2, but each unit is whole only while it is used (train/fsdp_hooks)
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "blt/dist/comm.h"
+#include "blt/model/causal_lm.h"
+#include "blt/train/adamw.h"
+#include "blt/train/sharded_checkpoint.h"
+#include "blt/train/train_config.h"
+
+namespace blt::train {
+
+class ParamUpdate {
+ public:
+  virtual ~ParamUpdate() = default;
+
+  // Before a forward pass (training or evaluation): fsdp gathers the units that
+  // no hook gathers just in time.
+  virtual void prepare_forward() {}
+  // Makes every parameter whole (to save the model).
+  virtual void gather_params() {}
+  // Frees the full parameters again where only chunks are kept between uses (fsdp).
+  virtual void release_params() {}
+  // After backward: sums the gradients over ranks, scales them down to `max_norm`
+  // when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and
+  // clears them. Returns the global norm before clipping.
+  virtual double step(double lr, double max_norm) = 0;
+
+  // Every rank writes its shard into `dir`; the main rank also writes the manifest.
+  void save(const std::string& dir);
+  // Restores parameters and optimizer state from a checkpoint saved by any number of ranks.
+  void load(const std::string& dir);
+
+ protected:
+  // Elements [param_begin, param_begin + count) of flattened optimizer parameter
+  // `param`, found at `local_begin` of that optimizer parameter's own tensor
+  // (whole model parameters under ddp, chunk pieces under the sharded strategies).
+  struct SliceSpec {
+    std::size_t param;
+    int64_t param_begin, local_begin, count;
+  };
+
+  ParamUpdate(dist::Comm& comm, ParamShapes shapes) : comm_(comm), shapes_(std::move(shapes)) {}
+  virtual std::vector<SliceSpec> saved_slices() const = 0;   // what this rank writes
+  virtual std::vector<SliceSpec> loaded_slices() const = 0;  // what this rank needs back
+  // Called after load() filled the optimizer parameters and state.
+  virtual void after_load() {}
+
+  dist::Comm& comm_;
+  ParamShapes shapes_;  // of the model's parameters, in module order
+  std::unique_ptr<AdamW> optimizer_;
+
+ private:
+  std::vector<ParamSlice> slices(const std::vector<SliceSpec>& specs) const;
+};
+
+// The model's parameters in module order, decay flags from model::parameter_groups.
+std::vector<AdamW::Param> model_params(const model::CausalLM& model);
+ParamShapes shapes_of(const std::vector<AdamW::Param>& params);
+
+// The factor that brings a gradient of L2 norm `norm` down to `max_norm` (1 when within it, or max_norm = 0).
+double clip_factor(double norm, double max_norm);
+
+// The strategy named by dist.strategy, over `model`'s parameters (made equal to rank 0's first).
+std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, dist::Comm& comm,
+                                               const OptimizerConfig& config);
+
+}  // namespace blt::train

@@ -1,0 +1,109 @@
+#include "blt/train/sharded_update.h"
+
+#include <cmath>
+#include <set>
+
+#include "blt/core/error.h"
+#include "blt/dist/param_units.h"
+#include "blt/model/transformer_layer.h"
+
+namespace blt::train {
+
+ShardedUpdate::ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool fsdp)
+    : ShardedUpdate(model, model_params(model), comm, config, fsdp) {}
+
+ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> params, dist::Comm& comm,
+                             const OptimizerConfig& config, bool fsdp)
+    : ParamUpdate(comm, shapes_of(params)), fsdp_(fsdp) {
+  std::set<std::string> decayed;
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& p : params) {
+    named.emplace_back(p.name, p.value);
+    if (p.decay) decayed.insert(p.name);
+  }
+  const auto modules = model.named_modules("", /*include_self=*/false);
+  std::vector<AdamW::Param> chunk_params;
+  for (const auto& unit : dist::split_into_units(named)) {
+    units_.push_back(std::make_unique<dist::ShardedUnit>(unit, decayed, comm));
+    auto& u = *units_.back();
+    for (const auto& piece : u.pieces()) {
+      const auto& entry = u.layout().entries()[piece.entry];
+      chunk_params.push_back({entry.name, u.master().narrow(0, piece.shard_offset, piece.count), entry.decay});
+      segments_.push_back({units_.size() - 1, piece});
+    }
+    const auto* module = modules.find(unit.name);
+    const bool block = module && std::dynamic_pointer_cast<model::TransformerLayerImpl>(*module);
+    const bool table = module && std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(*module);
+    hooks_.push_back(nullptr);
+    if (fsdp_ && block) hooks_.back() = std::make_unique<GatherHook>(u, GatherHook::Kind::kBlock);
+    if (fsdp_ && table) hooks_.back() = std::make_unique<GatherHook>(u, GatherHook::Kind::kTable);
+    reduced_in_backward_.push_back(fsdp_ && block);
+    if (hooks_.back()) {
+      hooked_modules_.push_back(module->get());
+      model::set_unit_hook(module->get(), hooks_.back().get());
+    }
+  }
+  optimizer_ = std::make_unique<AdamW>(std::move(chunk_params), config);
+  release_params();
+}
+
+ShardedUpdate::~ShardedUpdate() {
+  for (const auto* module : hooked_modules_) model::set_unit_hook(module, nullptr);
+}
+
+void ShardedUpdate::prepare_forward() {
+  for (std::size_t i = 0; i < units_.size(); ++i)
+    if (!hooks_[i] && !units_[i]->gathered()) units_[i]->gather();
+}
+
+void ShardedUpdate::gather_params() {
+  for (auto& u : units_)
+    if (!u->gathered()) u->gather();
+}
+
+void ShardedUpdate::release_params() {
+  if (!fsdp_) return;
+  for (auto& u : units_) u->release();
+}
+
+double ShardedUpdate::step(double lr, double max_norm) {
+  torch::NoGradGuard no_grad;
+  double local_squares = 0;
+  for (std::size_t i = 0; i < units_.size(); ++i) {
+    auto& u = *units_[i];
+    if (!reduced_in_backward_[i])
+      u.reduce_scatter_grads();
+    else if (u.has_param_grads())  // autograd ran a gradient into the block after its hook had passed it on
+      fail("fsdp: unit {} has parameter gradients left after backward", u.name());
+    local_squares += u.grad().to(torch::kDouble).pow(2).sum().item<double>();
+  }
+  auto squares = torch::tensor({local_squares}, torch::kDouble);
+  comm_.all_reduce_sum_(squares);
+  const double norm = std::sqrt(squares.item<double>());
+  const double factor = clip_factor(norm, max_norm);
+  std::vector<torch::Tensor> grads;
+  for (const auto& s : segments_) {
+    auto g = units_[s.unit]->grad().narrow(0, s.piece.shard_offset, s.piece.count);
+    grads.push_back(factor == 1.0 ? g : g * factor);
+  }
+  optimizer_->step(lr, grads);
+  for (auto& u : units_) u->zero_grad();
+  chunks_changed();
+  return norm;
+}
+
+std::vector<ParamUpdate::SliceSpec> ShardedUpdate::saved_slices() const {
+  std::vector<SliceSpec> out;
+  for (std::size_t i = 0; i < segments_.size(); ++i) out.push_back({i, segments_[i].piece.begin, 0, segments_[i].piece.count});
+  return out;
+}
+
+void ShardedUpdate::chunks_changed() {
+  if (fsdp_) {
+    release_params();
+  } else {
+    for (auto& u : units_) u->gather();
+  }
+}
+
+}  // namespace blt::train

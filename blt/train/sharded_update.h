@@ -1,0 +1,56 @@
+// dist.strategy zero2 and fsdp: the parameters are split into units
+// (dist/param_units) and each unit's flat space into one chunk per rank
+// (dist/sharded_unit). AdamW sees only this rank's chunks: one optimizer
+// parameter per piece of a model parameter inside them, so weight decay still
+// follows the parameter the elements belong to. A step reduce-scatters the
+// gradients, clips them by the global norm (squared chunk norms summed over
+// ranks) and steps the chunks.
+//   zero2  keeps every unit gathered: the updated chunks are all-gathered after each step.
+//   fsdp   keeps only the chunks between uses. Transformer blocks and embedding tables
+//          are gathered by their hooks (train/fsdp_hooks) just before their forward and
+//          freed after it; a block is gathered again for its backward and reduce-scattered
+//          right after it. The other units (cross attention, norms, projections, head) are
+//          gathered for a forward pass and freed after the step.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "blt/dist/sharded_unit.h"
+#include "blt/train/fsdp_hooks.h"
+#include "blt/train/param_update.h"
+
+namespace blt::train {
+
+class ShardedUpdate : public ParamUpdate {
+ public:
+  ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool fsdp);
+  ~ShardedUpdate() override;
+  void prepare_forward() override;
+  void gather_params() override;
+  void release_params() override;
+  double step(double lr, double max_norm) override;
+
+ private:
+  // Where optimizer parameter i lives: a piece of unit `unit`'s chunk.
+  struct Segment {
+    std::size_t unit;
+    dist::FlatPiece piece;
+  };
+
+  ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> params, dist::Comm& comm,
+                const OptimizerConfig& config, bool fsdp);
+  std::vector<SliceSpec> saved_slices() const override;
+  std::vector<SliceSpec> loaded_slices() const override { return saved_slices(); }
+  void after_load() override { chunks_changed(); }
+  // zero2 all-gathers the chunks into the parameters; fsdp frees the parameters.
+  void chunks_changed();
+
+  std::vector<std::unique_ptr<dist::ShardedUnit>> units_;
+  std::vector<std::unique_ptr<model::UnitHook>> hooks_;  // per unit; null where prepare_forward() gathers it
+  std::vector<bool> reduced_in_backward_;                 // per unit: by its hook (blocks)
+  std::vector<const torch::nn::Module*> hooked_modules_;
+  std::vector<Segment> segments_;
+  bool fsdp_;
+};
+
+}  // namespace blt::train
