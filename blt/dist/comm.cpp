@@ -132,23 +132,40 @@ torch::Tensor Comm::all_gather(const torch::Tensor& chunk) {
 }
 
 void Comm::all_gather_into(torch::Tensor& out, const torch::Tensor& chunk) {
+  auto pending = start_all_gather_into(out, chunk);
+  finish_all_gather(pending);
+}
+
+Comm::PendingGather Comm::start_all_gather_into(torch::Tensor& out, const torch::Tensor& chunk) {
   if (out.numel() != chunk.numel() * world_size_ || !out.is_contiguous())
     fail("all_gather: output of {} elements for {} ranks of {}", out.numel(), world_size_, chunk.numel());
+  PendingGather pending;
+  pending.out = out;
   auto input = chunk.contiguous().view({-1});
   if (!distributed()) {
     out.view({-1}).copy_(input);
-    return;
+    return pending;
   }
   if (native_flat_) {
-    wait(backend_->_allgather_base(out, input));
-    return;
+    pending.work = backend_->_allgather_base(out, input);
+    return pending;
   }
   std::vector<std::vector<torch::Tensor>> outputs(1);
   for (int r = 0; r < world_size_; ++r) outputs[0].push_back(torch::empty_like(input));
   std::vector<torch::Tensor> inputs{input};
-  wait(backend_->allgather(outputs, inputs));
-  auto flat = out.view({-1});
-  torch::cat_out(flat, outputs[0]);
+  pending.work = backend_->allgather(outputs, inputs);
+  pending.pieces = outputs[0];
+  return pending;
+}
+
+void Comm::finish_all_gather(PendingGather& pending) {
+  if (!pending.work) return;
+  wait(pending.work);
+  pending.work.reset();
+  if (pending.pieces.empty()) return;
+  auto flat = pending.out.view({-1});
+  torch::cat_out(flat, pending.pieces);
+  pending.pieces.clear();
 }
 
 void Comm::barrier() {

@@ -45,6 +45,14 @@ class Comm {
   torch::Tensor all_gather(const torch::Tensor& chunk);
   // The same into `out` (contiguous, [world * n], same device and dtype as `chunk`).
   void all_gather_into(torch::Tensor& out, const torch::Tensor& chunk);
+  // all_gather_into() in two halves, so that work can run while it is in flight.
+  struct PendingGather {
+    c10::intrusive_ptr<compat::CommWork> work;  // null when there was nothing to wait for
+    torch::Tensor out;
+    std::vector<torch::Tensor> pieces;  // per-rank outputs, when the backend has no flat all-gather
+  };
+  PendingGather start_all_gather_into(torch::Tensor& out, const torch::Tensor& chunk);
+  void finish_all_gather(PendingGather& pending);
   void barrier();
   const torch::Device& device() const { return device_; }
 

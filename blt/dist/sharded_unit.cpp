@@ -69,12 +69,25 @@ bool ShardedUnit::has_param_grads() const {
 
 void ShardedUnit::gather() {
   torch::NoGradGuard no_grad;
-  if (!gathered_) allocate_storage(full_);
-  comm_.all_gather_into(full_, master_);
+  start_gather();
+  if (pending_) {
+    comm_.finish_all_gather(*pending_);
+    pending_.reset();
+  } else {  // gathered already: gather the current chunks again
+    comm_.all_gather_into(full_, master_);
+  }
   gathered_ = true;
 }
 
+void ShardedUnit::start_gather() {
+  if (gathered_ || pending_) return;
+  torch::NoGradGuard no_grad;
+  allocate_storage(full_);
+  pending_ = comm_.start_all_gather_into(full_, master_);
+}
+
 void ShardedUnit::release() {
+  if (pending_) gather();  // memory still being written to cannot be freed
   if (!gathered_) return;
   free_storage(full_);
   gathered_ = false;

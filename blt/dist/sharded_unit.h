@@ -7,6 +7,7 @@
 // memory in place, so that tensors autograd saved from the parameters free it
 // too, and gather() refills that same memory (as PyTorch's FSDP does).
 #pragma once
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -41,8 +42,11 @@ class ShardedUnit {
   // Whether any parameter holds a .grad() not yet reduce-scattered.
   bool has_param_grads() const;
   // Makes every parameter hold its full value, assembled from every rank's
-  // master chunk (again, when it already does: zero2 after a step).
+  // master chunk (again, when it already does: zero2 after a step), or
+  // completes the gathering start_gather() began.
   void gather();
+  // Begins gathering (fsdp prefetch); a no-op when gathered or already begun.
+  void start_gather();
   // Frees the parameters' memory; they must not be read until the next gather().
   void release();
   bool gathered() const { return gathered_; }
@@ -56,6 +60,7 @@ class ShardedUnit {
   torch::Tensor full_;  // the flat space; params_ are views of it
   torch::Tensor master_, grad_;
   bool gathered_ = true;
+  std::optional<Comm::PendingGather> pending_;  // begun by start_gather()
 };
 
 }  // namespace blt::dist

@@ -6,7 +6,9 @@
 // through the block to its input (by then autograd has accumulated every
 // parameter gradient of the block: those nodes run first), the unit's gradients
 // are reduce-scattered and the unit is freed. So only the blocks in use are
-// whole, in forward and in backward.
+// whole, in forward and in backward. While a block runs, the gathering of the
+// block that runs next (forward: the following one, backward: the preceding
+// one) is already in flight.
 //
 // Around an embedding table, forward only: an embedding's backward needs the
 // looked-up rows' gradients, not the table, so nothing is gathered for it; the
@@ -21,12 +23,22 @@ class GatherHook : public model::UnitHook {
  public:
   enum class Kind { kBlock, kTable };
   GatherHook(dist::ShardedUnit& unit, Kind kind) : unit_(unit), kind_(kind) {}
+  // Blocks: the blocks that run after and before this one (null at the ends).
+  void set_neighbours(dist::ShardedUnit* next, dist::ShardedUnit* previous) {
+    next_ = next;
+    previous_ = previous;
+  }
   torch::Tensor enter(const torch::Tensor& input) override;
   torch::Tensor leave(const torch::Tensor& output) override;
+  // Backward of a block, from its output to its input.
+  void begin_backward();
+  void end_backward();
 
  private:
   dist::ShardedUnit& unit_;
   Kind kind_;
+  dist::ShardedUnit* next_ = nullptr;
+  dist::ShardedUnit* previous_ = nullptr;
 };
 
 }  // namespace blt::train

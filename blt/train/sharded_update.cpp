@@ -43,6 +43,15 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> p
       model::set_unit_hook(module->get(), hooks_.back().get());
     }
   }
+  // Blocks run in module order (encoder, global, decoder layers), so each prefetches its neighbour.
+  std::vector<std::size_t> blocks;
+  for (std::size_t i = 0; i < units_.size(); ++i)
+    if (reduced_in_backward_[i]) blocks.push_back(i);
+  for (std::size_t k = 0; k < blocks.size(); ++k) {
+    auto* next = k + 1 < blocks.size() ? units_[blocks[k + 1]].get() : nullptr;
+    auto* previous = k > 0 ? units_[blocks[k - 1]].get() : nullptr;
+    hooks_[blocks[k]]->set_neighbours(next, previous);
+  }
   optimizer_ = std::make_unique<AdamW>(std::move(chunk_params), config);
   release_params();
 }

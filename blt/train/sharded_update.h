@@ -9,7 +9,7 @@
 //   fsdp   keeps only the chunks between uses. Transformer blocks and embedding tables
 //          are gathered by their hooks (train/fsdp_hooks) just before their forward and
 //          freed after it; a block is gathered again for its backward and reduce-scattered
-//          right after it. The other units (cross attention, norms, projections, head) are
+//          right after it, and each block prefetches the next one to run. The other units (cross attention, norms, projections, head) are
 //          gathered for a forward pass and freed after the step.
 #pragma once
 #include <memory>
@@ -46,7 +46,7 @@ class ShardedUpdate : public ParamUpdate {
   void chunks_changed();
 
   std::vector<std::unique_ptr<dist::ShardedUnit>> units_;
-  std::vector<std::unique_ptr<model::UnitHook>> hooks_;  // per unit; null where prepare_forward() gathers it
+  std::vector<std::unique_ptr<GatherHook>> hooks_;  // per unit; null where prepare_forward() gathers it
   std::vector<bool> reduced_in_backward_;                 // per unit: by its hook (blocks)
   std::vector<const torch::nn::Module*> hooked_modules_;
   std::vector<Segment> segments_;
