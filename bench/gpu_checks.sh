@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test parity model checkpointing train1b trainsmall)
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity model checkpointing strategies train1b trainsmall)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -22,6 +22,7 @@ blt=build-gpu/bin/blt
 for s in "$@"; do
   case "$s" in
     build) stage build 400 bash .device/build.sh || exit 1 ;;
+    disttest) stage disttest 200 build-gpu/bin/blt_tests "[dist]" ;;
     test) stage ctest 300 bash -c 'cd build-gpu && ctest -j8 --output-on-failure --timeout 120' ;;
     parity)
       stage parity-cpu 200 python3 scripts/hf_parity.py --blt "$blt" --device cpu
@@ -32,6 +33,13 @@ for s in "$@"; do
     checkpointing)  # activation checkpointing: memory saved and time paid on blt-1b
       stage step-1b-b4 240 build-gpu/bin/bench_model_step configs/model/blt-1b.yaml --seq-len 8192 --batch 4 --steps 3
       stage step-1b-b4-ckpt 240 build-gpu/bin/bench_model_step configs/model/blt-1b.yaml --seq-len 8192 --batch 4 --steps 3 --checkpointing ;;
+    strategies)  # every dist.strategy at world size 1: overhead against ddp (no sharding) and peak memory
+      for st in ddp zero2 fsdp; do
+        stage small-$st 200 "$blt" train configs/blt-small-gpu.yaml --set dist.strategy=$st --set train.steps=100 \
+              --set train.checkpoint_every=0 --set train.out_dir=runs/small-$st
+        stage 1b-$st 300 "$blt" train configs/blt-1b-gpu.yaml --set dist.strategy=$st --set train.steps=12 \
+              --set train.log_every=4 --set train.out_dir=runs/1b-$st
+      done ;;
     trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
     train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;
     *) echo "unknown stage $s"; exit 2 ;;

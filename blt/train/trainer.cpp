@@ -9,6 +9,7 @@
 #include "blt/core/log.h"
 #include "blt/core/progress.h"
 #include "blt/core/safetensors.h"
+#include "blt/core/torch_compat.h"
 #include "blt/data/corpus_stats.h"
 #include "blt/data/loader.h"
 #include "blt/model/blt_model.h"
@@ -313,8 +314,11 @@ TrainOutcome Run::go() {
       std::string speed = fmt::format("{}/s", human_bytes(window_bytes / seconds));
       if (window_patches > 0)
         speed += fmt::format(" | {:.0f} patches/s | patch {:.2f} B", window_patches / seconds, window_bytes / window_patches);
-      const std::string utilisation = peak_flops > 0 ? fmt::format("MFU {:.1f}%", 100 * flops_per_s / peak_flops)
-                                                     : fmt::format("{:.3g} FLOP/s", flops_per_s);
+      std::string utilisation = peak_flops > 0 ? fmt::format("MFU {:.1f}%", 100 * flops_per_s / peak_flops)
+                                               : fmt::format("{:.3g} FLOP/s", flops_per_s);
+      // Peak CUDA memory of this rank so far (what decides whether a shape fits).
+      const double peak_gib = device_.is_cuda() ? double(compat::peak_memory_bytes(device_.index())) / (1 << 30) : 0.0;
+      if (device_.is_cuda()) utilisation += fmt::format(" | mem {:.1f} GiB", peak_gib);
       spdlog::info("step {}/{} | loss {:.4f} | bpb {:.4f} | lr {:.3e} | gnorm {:.3f} | {} | {} | ETA {}", counters_.step,
                    total_steps_, sums.mean_loss(), sums.bits_per_byte(), lr, grad_norm, speed, utilisation,
                    human_duration(eta));
@@ -328,6 +332,7 @@ TrainOutcome Run::go() {
         record["mean_patch"] = window_bytes / window_patches;
       }
       if (peak_flops > 0) record["mfu"] = flops_per_s / peak_flops;
+      if (device_.is_cuda()) record["peak_memory_gib"] = peak_gib;
       metrics_->write(record);
       window_start = std::chrono::steady_clock::now();
       window_flops = window_bytes = window_patches = 0;
