@@ -7,13 +7,13 @@
 #include <chrono>
 #include <iostream>
 
-#include "blt/core/cpu_allocator.h"
+#include "blt/core/cpu_runtime.h"
 #include "blt/cli/args.h"
 #include "blt/core/progress.h"
 #include "blt/data/loader.h"
 
 int main(int argc, char** argv) {
-  blt::keep_freed_memory_in_process();
+  blt::setup_cpu_runtime();
   std::string shards;
   int64_t seq_len = 4096, batch = 8, workers = 1, prefetch = 8;
   double seconds = 5.0;

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <iostream>
 
-#include "blt/core/cpu_allocator.h"
+#include "blt/core/cpu_runtime.h"
 #include "blt/config/run_config.h"
 #include "blt/core/error.h"
 #include "blt/core/torch_compat.h"
@@ -64,7 +64,7 @@ void synchronize(const torch::Device& device) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  blt::keep_freed_memory_in_process();
+  blt::setup_cpu_runtime();
   try {
     const Options o = parse(argc, argv);
     const auto config = blt::load_run_config(o.config, o.overrides).model;

@@ -1,9 +1,9 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
-#include "blt/core/cpu_allocator.h"
+#include "blt/core/cpu_runtime.h"
 
 int main(int argc, char** argv) {
-  blt::keep_freed_memory_in_process();
+  blt::setup_cpu_runtime();
   return Catch::Session().run(argc, argv);
 }

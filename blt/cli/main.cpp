@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "blt/cli/commands.h"
-#include "blt/core/cpu_allocator.h"
+#include "blt/core/cpu_runtime.h"
 #include "blt/core/error.h"
 #include "blt/core/log.h"
 
@@ -42,7 +42,7 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  blt::keep_freed_memory_in_process();
+  blt::setup_cpu_runtime();
   blt::init_logging({});
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
