@@ -163,9 +163,10 @@ TEST_CASE("threshold search hits a target mean patch size", "[model][patching]")
   auto tokens = encode(kParagraph);
   auto entropies = Patcher({}, lm).entropies(tokens);
   for (double target : {2.0, 4.5}) {
-    const double threshold = threshold_for_mean_patch_size({entropies[0]}, target, "entropy", 0);
-    auto lengths = patch_lengths_from_starts(entropy_patch_starts(entropies, threshold), 0);
+    const auto found = threshold_for_mean_patch_size({entropies[0]}, target, "entropy", 0);
+    auto lengths = patch_lengths_from_starts(entropy_patch_starts(entropies, found.threshold), 0);
     CHECK(mean_patch_length(lengths) == Approx(target).margin(0.35));
+    CHECK(found.mean_patch == Approx(mean_patch_length(lengths)).epsilon(1e-12));
   }
 }
 

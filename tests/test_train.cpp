@@ -88,6 +88,17 @@ TEST_CASE("train: entropy model then a BLT patched by it", "[train][e2e]") {
   const auto missing = run_blt("train " + blt_cfg + " --set model.patching.entropy_model=");
   CHECK(missing.exit_code != 0);
   CHECK_THAT(missing.output, Contains("model.patching.entropy_model is empty"));
+
+  // The threshold for a wanted mean patch size, as scripts/main.sh picks it.
+  const auto found = run_blt("patching threshold " + (dir / "runs/entropy/model") + " --data " + (dir / "corpus/train") +
+                             " --mean-patch 3 --seq-len 64 --sequences 8 --device cpu --json");
+  INFO(found.output);
+  REQUIRE(found.exit_code == 0);
+  const auto result = nlohmann::json::parse(found.output.substr(found.output.find('{')));
+  CHECK(result["mean_patch"].get<double>() == Approx(3.0).margin(0.3));
+  const auto not_entropy = run_blt("patching threshold " + (dir / "runs/blt/model") + " --data " + (dir / "corpus/train"));
+  CHECK(not_entropy.exit_code != 0);
+  CHECK_THAT(not_entropy.output, Contains("holds a blt model, not a byte_lm"));
 }
 
 TEST_CASE("train: gradient accumulation over two halves equals the whole batch", "[train][e2e]") {

@@ -2,6 +2,7 @@
 
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
+#include "blt/cli/device_option.h"
 #include "blt/core/error.h"
 #include "blt/data/loader.h"
 #include "blt/model/model_checkpoint.h"
@@ -37,16 +38,10 @@ int patching_threshold(const Args& args) {
     fail("blt patching threshold: --mode must be entropy or entropy_monotonic, got '{}'", mode);
   if (mean_patch < 1.0) fail("blt patching threshold: --mean-patch must be >= 1, got {}", mean_patch);
   if (sequences < 1 || seq_len < 2) fail("blt patching threshold: --sequences must be >= 1 and --seq-len >= 2");
-  const torch::Device device = device_name == "cpu" || (device_name == "auto" && !torch::cuda::is_available())
-                                   ? torch::Device(torch::kCPU)
-                                   : torch::Device(torch::kCUDA, 0);
+  const torch::Device device = device_option(device_name);
 
-  auto loaded = model::load_model_checkpoint(checkpoint);
-  auto entropy_model = std::dynamic_pointer_cast<model::TransformerLM>(loaded);
-  if (!entropy_model || loaded->config().type != "byte_lm")
-    fail("blt patching threshold: '{}' holds a {} model, not a byte_lm", checkpoint, loaded->config().type);
+  auto entropy_model = model::load_entropy_model(checkpoint, "blt patching threshold: CKPT");
   entropy_model->to(device);
-  entropy_model->eval();
   model::PatchingConfig patching;
   patching.mode = mode;
   patching.max_patch_length = max_patch_length;
@@ -61,10 +56,7 @@ int patching_threshold(const Args& args) {
   const auto entropies = patcher.entropies(inputs).to(torch::kCPU);
   std::vector<torch::Tensor> rows;
   for (int64_t b = 0; b < entropies.size(0); ++b) rows.push_back(entropies[b]);
-  const double threshold = model::threshold_for_mean_patch_size(rows, mean_patch, mode, max_patch_length);
-
-  patching.threshold = patching.monotonic_threshold = threshold;
-  const double achieved = model::mean_patch_length(model::Patcher(patching, entropy_model).patch(inputs));
+  const auto [threshold, achieved] = model::threshold_for_mean_patch_size(rows, mean_patch, mode, max_patch_length);
   if (json)
     std::cout << nlohmann::json{{"threshold", threshold}, {"mean_patch", achieved}, {"mode", mode}}.dump(2) << "\n";
   else

@@ -2,6 +2,7 @@
 
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
+#include "blt/cli/device_option.h"
 #include "blt/config/run_config.h"
 #include "blt/core/error.h"
 #include "blt/data/corpus_stats.h"
@@ -55,9 +56,7 @@ int eval(const Args& args) {
   if (!parser.parse(args)) return 0;
   if (data_spec.empty()) fail("blt eval: --data is required");
   if (seq_len < 1 || batch_size < 1 || max_batches < 0) fail("blt eval: --seq-len and --batch-size must be >= 1");
-  const torch::Device device = device_name == "cpu" || (device_name == "auto" && !torch::cuda::is_available())
-                                   ? torch::Device(torch::kCPU)
-                                   : torch::Device(torch::kCUDA, 0);
+  const torch::Device device = device_option(device_name);
   auto model = train::load_checkpoint_model(checkpoint);
   model->to(device);
   auto patcher = model::load_checkpoint_patcher(checkpoint, model->config());

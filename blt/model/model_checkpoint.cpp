@@ -82,11 +82,17 @@ std::shared_ptr<Patcher> load_checkpoint_patcher(const std::string& dir, const M
   if (config.type != "blt" || !entropy_mode || config.patching.entropy_model.empty()) return nullptr;
   fs::path entropy_dir(config.patching.entropy_model);
   if (entropy_dir.is_relative()) entropy_dir = fs::path(dir) / entropy_dir;
-  auto entropy = std::dynamic_pointer_cast<TransformerLM>(load_model_checkpoint(entropy_dir.string()));
-  if (!entropy || entropy->config().type != "byte_lm")
-    fail("{}: patching.entropy_model {} is not a byte_lm checkpoint", dir, entropy_dir.string());
+  return std::make_shared<Patcher>(config.patching,
+                                   load_entropy_model(entropy_dir.string(), dir + ": patching.entropy_model"));
+}
+
+std::shared_ptr<TransformerLM> load_entropy_model(const std::string& dir, const std::string& source) {
+  auto loaded = load_model_checkpoint(dir);
+  auto entropy = std::dynamic_pointer_cast<TransformerLM>(loaded);
+  if (!entropy || loaded->config().type != "byte_lm")
+    fail("{} '{}' holds a {} model, not a byte_lm", source, dir, loaded->config().type);
   entropy->eval();
-  return std::make_shared<Patcher>(config.patching, entropy);
+  return entropy;
 }
 
 std::shared_ptr<CausalLM> load_model_checkpoint(const std::string& dir) {

@@ -34,6 +34,12 @@ void save_model_checkpoint(const std::string& dir, const CausalLM& model);
 void load_parameters(torch::nn::Module& module, const safetensors::Reader& weights);
 
 class Patcher;
+class TransformerLM;
+
+// The byte_lm checkpoint in `dir`, in eval mode, for patching. `source` says where
+// the path came from (e.g. "model.patching.entropy_model") for the error when
+// `dir` holds another model type.
+std::shared_ptr<TransformerLM> load_entropy_model(const std::string& dir, const std::string& source);
 
 // The patcher a BLT checkpoint's config asks for: for an entropy mode with an
 // entropy_model, that byte LM (resolved relative to `dir`) is loaded; null for a

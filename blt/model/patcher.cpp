@@ -175,8 +175,8 @@ double mean_patch_length(const torch::Tensor& patch_lengths) {
   return real > 0 ? patch_lengths.sum().item<double>() / real : 0.0;
 }
 
-double threshold_for_mean_patch_size(const std::vector<torch::Tensor>& entropies, double target,
-                                     const std::string& mode, int64_t max_patch_length) {
+ThresholdSearch threshold_for_mean_patch_size(const std::vector<torch::Tensor>& entropies, double target,
+                                              const std::string& mode, int64_t max_patch_length) {
   if (entropies.empty()) fail("threshold search needs at least one sequence of entropies");
   if (mode != "entropy" && mode != "entropy_monotonic") fail("threshold search: mode must be entropy or entropy_monotonic");
   const bool monotonic = mode == "entropy_monotonic";
@@ -200,11 +200,11 @@ double threshold_for_mean_patch_size(const std::vector<torch::Tensor>& entropies
     return bytes / patches;
   };
   // The mean patch length grows with the threshold: bisect, keep the closest.
-  double best = lo, best_gap = std::numeric_limits<double>::infinity();
+  ThresholdSearch best{lo, mean_at(lo)};
   for (int i = 0; i < 60; ++i) {
     const double mid = 0.5 * (lo + hi);
     const double mean = mean_at(mid);
-    if (std::abs(mean - target) < best_gap) best_gap = std::abs(mean - target), best = mid;
+    if (std::abs(mean - target) < std::abs(best.mean_patch - target)) best = {mid, mean};
     if (mean < target) lo = mid;
     else hi = mid;
   }

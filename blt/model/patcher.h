@@ -80,11 +80,16 @@ class IncrementalPatcher {
   bool next_starts_ = true;
 };
 
+struct ThresholdSearch {
+  double threshold;
+  double mean_patch;  // mean patch length the threshold gives on the sample
+};
+
 // Threshold (for `mode` entropy or entropy_monotonic) whose patches on the sample
 // (entropies of each sequence, [L] each) have a mean length closest to `target`
 // bytes; max_patch_length as in the config.
-double threshold_for_mean_patch_size(const std::vector<torch::Tensor>& entropies, double target,
-                                     const std::string& mode, int64_t max_patch_length);
+ThresholdSearch threshold_for_mean_patch_size(const std::vector<torch::Tensor>& entropies, double target,
+                                              const std::string& mode, int64_t max_patch_length);
 
 // Mean patch length (bytes per real patch) of patch_lengths [B, P].
 double mean_patch_length(const torch::Tensor& patch_lengths);

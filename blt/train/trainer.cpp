@@ -52,13 +52,8 @@ std::shared_ptr<model::Patcher> make_patcher(const model::ModelConfig& c, const 
       fail("model.patching.mode is {} but model.patching.entropy_model is empty: train a byte_lm first "
            "(docs/training.md) or use static/space patching",
            c.patching.mode);
-    auto loaded = model::load_model_checkpoint(c.patching.entropy_model);
-    entropy_model = std::dynamic_pointer_cast<model::TransformerLM>(loaded);
-    if (!entropy_model || loaded->config().type != "byte_lm")
-      fail("model.patching.entropy_model '{}' holds a {} model, not a byte_lm", c.patching.entropy_model,
-           loaded->config().type);
+    entropy_model = model::load_entropy_model(c.patching.entropy_model, "model.patching.entropy_model");
     entropy_model->to(device);
-    entropy_model->eval();
   }
   return std::make_shared<model::Patcher>(c.patching, entropy_model);
 }
