@@ -1,3 +1,4 @@
+#include <cmath>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -33,9 +34,10 @@ int train(const Args& args) {
     const data::ShardSet valid(config.data.valid, false);
     const double unigram = data::compute_stats(valid).unigram_entropy_bits();
     const double bpb = outcome.valid->sums.bits_per_byte();
-    spdlog::info("done: {} steps; validation {:.4f} bits/byte, {:.1f}% below the byte-unigram entropy of that text "
+    const double gain = 100 * (1 - bpb / unigram);
+    spdlog::info("done: {} steps; validation {:.4f} bits/byte, {:.1f}% {} the byte-unigram entropy of that text "
                  "({:.4f} bits/byte)",
-                 outcome.steps, bpb, 100 * (1 - bpb / unigram), unigram);
+                 outcome.steps, bpb, std::abs(gain), gain >= 0 ? "below" : "above", unigram);
   } else {
     spdlog::info("done: {} steps; last training loss {:.4f}", outcome.steps, outcome.last_loss);
   }
@@ -74,6 +76,9 @@ int eval(const Args& args) {
   o.bf16 = device.is_cuda();
   dist::Comm single;
   const auto r = train::evaluate(*model, patcher.get(), corpus, o, single, device);
+  if (!std::isfinite(r.sums.bits_per_byte()))
+    fail("blt eval: {} gives a non-finite loss ({} bits/byte) on {}: NaN or infinite weights, or outputs that overflow",
+         checkpoint, r.sums.bits_per_byte(), data_spec);
   const double unigram = data::compute_stats(*corpus).unigram_entropy_bits();
   if (json) {
     std::cout << nlohmann::json{{"bpb", r.sums.bits_per_byte()},

@@ -1,14 +1,46 @@
 #include "blt/train/metrics_log.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <sstream>
 
 #include "blt/core/error.h"
+#include "blt/core/files.h"
 
 namespace blt::train {
 
-MetricsLog::MetricsLog(const std::string& path) {
+namespace {
+
+// Keeps the records of steps <= `start_step`; a line that is not a JSON object
+// with a step (the torn end of a killed run) goes too.
+void drop_records_after(const std::string& path, int64_t start_step) {
+  if (!std::filesystem::exists(path)) return;
+  std::istringstream in(read_text_file(path));
+  std::string kept;
+  int64_t dropped = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_object() && record.contains("step") && record["step"].is_number_integer() &&
+        record["step"].get<int64_t>() <= start_step) {
+      kept += line + "\n";
+    } else {
+      ++dropped;
+    }
+  }
+  if (dropped == 0) return;
+  write_file_atomic(path, kept);
+  spdlog::info("{}: removed {} records after step {}, where this run starts (an earlier process logged them)", path,
+               dropped, start_step);
+}
+
+}  // namespace
+
+MetricsLog::MetricsLog(const std::string& path, int64_t start_step) {
   if (path.empty()) return;
+  drop_records_after(path, start_step);
   file_ = std::fopen(path.c_str(), "a");
   if (!file_) fail("cannot open metrics log '{}': {}", path, std::strerror(errno));
 }
