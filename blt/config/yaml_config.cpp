@@ -1,5 +1,7 @@
 #include "blt/config/yaml_config.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 namespace blt::config {
@@ -18,8 +20,20 @@ YAML::Node load_yaml_file(const std::string& path) {
   } catch (const YAML::ParserException& e) {
     fail("config file {}:{}:{}: YAML syntax error: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg);
   } catch (const YAML::BadFile&) {
-    fail("cannot read config file '{}'", path);
+    fail("cannot read config file '{}': {}", path, std::strerror(errno));
   }
+}
+
+bool contains_null(const YAML::Node& node) {
+  if (node.IsNull()) return true;
+  if (node.IsMap()) {
+    for (const auto& kv : node)
+      if (contains_null(kv.second)) return true;
+  } else if (node.IsSequence()) {
+    for (const auto& item : node)
+      if (contains_null(item)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -141,6 +155,11 @@ void Document::apply_override(const std::string& assignment) {
     value = YAML::Node(text);  // not YAML: take it as a plain string
   }
   if (!value.IsDefined()) value = YAML::Node(text);
+  // An empty value, ~ or null would quietly mean "the built-in default" (an unset
+  // shell variable in `--set key=$X` would change the run unnoticed).
+  if (contains_null(value))
+    fail("override '--set {}' gives '{}' no value (empty, ~ or null); give one, or '\"\"' for an empty string",
+         assignment, assignment.substr(0, eq));
 
   std::vector<std::string> parts;
   for (std::size_t start = 0;;) {
