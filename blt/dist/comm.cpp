@@ -16,17 +16,28 @@ namespace blt::dist {
 Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout)
     : rank_(env.rank), world_size_(env.world_size), timeout_(timeout), device_(device) {
   if (world_size_ == 1) return;
+  // Joining waits for every rank: at the store (rank 0 serves it at MASTER_ADDR:MASTER_PORT)
+  // and in the backend's connection mesh. c10d reports a peer that never came only as
+  // "Socket Timeout" or a connect timeout; say what was awaited and which setting bounds it.
+  try {
+    join(env, device, timeout);
+  } catch (const blt::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("rank {} of world size {}: joining the other ranks at {}:{} failed within dist.timeout_s = {} s (every rank "
+         "must start within that time, with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and reach rank 0 "
+         "there): {}",
+         env.rank, env.world_size, env.master_addr, env.master_port, timeout.count() / 1000, e.what());
+  }
+}
+
+void Comm::join(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<uint16_t>(env.master_port);
   store_options.isServer = env.rank == 0;
   store_options.numWorkers = env.world_size;
   store_options.timeout = timeout;
-  try {
-    store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
-  } catch (const std::exception& e) {
-    fail("rank {}: rendezvous at {}:{} failed within {} s: {}", env.rank, env.master_addr, env.master_port,
-         timeout.count() / 1000, e.what());
-  }
+  store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("blt", store_);
   if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL

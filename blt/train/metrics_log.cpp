@@ -7,7 +7,7 @@
 
 namespace blt::train {
 
-MetricsLog::MetricsLog(const std::string& path) {
+MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   if (path.empty()) return;
   file_ = std::fopen(path.c_str(), "a");
   if (!file_) fail("cannot open metrics log '{}': {}", path, std::strerror(errno));
@@ -20,8 +20,8 @@ MetricsLog::~MetricsLog() {
 void MetricsLog::write(const nlohmann::json& record) {
   if (!file_) return;
   const std::string line = record.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fflush(file_);
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
+    fail("writing metrics log '{}' failed: {}", path_, std::strerror(errno));
 }
 
 }  // namespace blt::train
