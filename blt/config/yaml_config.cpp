@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 namespace blt::config {
 namespace fs = std::filesystem;
@@ -22,6 +23,17 @@ YAML::Node load_yaml_file(const std::string& path) {
   } catch (const YAML::BadFile&) {
     fail("cannot read config file '{}': {}", path, std::strerror(errno));
   }
+}
+
+// The spellings yaml-cpp reads as infinity or NaN (YAML's core schema). No setting
+// has a use for them, and the check has to be here, where the file and line are
+// known: a number field would take them. (A string setting cannot be one of these
+// words: an acceptable price.)
+bool is_non_finite_number(const YAML::Node& node) {
+  if (!node.IsScalar()) return false;
+  static const std::set<std::string> spellings = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
+                                                  "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN"};
+  return spellings.count(node.Scalar()) > 0;
 }
 
 bool contains_null(const YAML::Node& node) {
@@ -122,6 +134,8 @@ void Document::merge(YAML::Node parent, const std::string& key, const YAML::Node
 void Document::record_origins(const YAML::Node& node, const std::string& path, const std::string& file,
                               const YAML::Mark& mark) {
   origins_[path] = location(file, mark);
+  if (is_non_finite_number(node))
+    fail("config key '{}' ({}): expected a finite number, got '{}'", path, origins_[path], node.Scalar());
   if (node.IsMap()) {
     for (const auto& kv : node)
       record_origins(kv.second, path + "." + kv.first.as<std::string>(), file, kv.first.Mark());

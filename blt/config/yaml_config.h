@@ -3,8 +3,7 @@
 // A config file is a YAML mapping. It may list other files under `include:`
 // (paths relative to the including file); those are merged first, in order,
 // and the file's own keys override them. Maps merge key by key; scalars and
-// lists replace. Command-line overrides `--set a.b.c=value` apply last; an override
-// must give a value (`--set a.b=`, `=~` and `=null` are errors, `=""` is an empty string).
+// lists replace. Command-line overrides `--set a.b.c=value` apply last.
 // Every node remembers where it was set (file:line or the --set argument) so
 // that an error can point at it.
 //
@@ -15,7 +14,6 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
-#include <cmath>
 #include <functional>
 #include <map>
 #include <set>
@@ -128,10 +126,6 @@ class Reader {
       T out{};
       if (!YAML::convert<T>::decode(node, out) || !scalar_is_exact<T>(node.Scalar()))
         fail_at(path, fmt::format("expected {}, got {}", type_name<T>(), describe(node)));
-      // YAML can spell infinity and NaN (.inf, .nan); no setting has a use for them.
-      if constexpr (std::is_floating_point_v<T>) {
-        if (!std::isfinite(out)) fail_at(path, fmt::format("expected a finite number, got {}", describe(node)));
-      }
       return out;
     }
   }

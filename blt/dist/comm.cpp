@@ -20,7 +20,35 @@ Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milli
   // and in the backend's connection mesh. c10d reports a peer that never came only as
   // "Socket Timeout" or a connect timeout; say what was awaited and which setting bounds it.
   try {
-    join(env, device, timeout);
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<uint16_t>(env.master_port);
+    store_options.isServer = env.rank == 0;
+    store_options.numWorkers = env.world_size;
+    store_options.timeout = timeout;
+    store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("blt", store_);
+    if (device.is_cuda()) {
+#ifdef USE_C10D_NCCL
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, rank_, world_size_, options);
+      backend_name_ = "nccl";
+      native_flat_ = true;
+#else
+      fail("this blt was built without NCCL; CUDA training across processes needs it");
+#endif
+    } else {
+#ifdef BLT_WITH_GLOO
+      auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+      backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank_, world_size_, options);
+      backend_name_ = "gloo";
+      native_flat_ = compat::kGlooHasFlatCollectives;
+#else
+      fail("this blt was built without Gloo (its LibTorch ships no gloo headers), so CPU ranks cannot "
+           "communicate; train on CUDA (NCCL) or build where gloo's headers exist (docs/gpu.md)");
+#endif
+    }
   } catch (const blt::Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -28,38 +56,6 @@ Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milli
          "must start within that time, with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and reach rank 0 "
          "there): {}",
          env.rank, env.world_size, env.master_addr, env.master_port, timeout.count() / 1000, e.what());
-  }
-}
-
-void Comm::join(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout) {
-  c10d::TCPStoreOptions store_options;
-  store_options.port = static_cast<uint16_t>(env.master_port);
-  store_options.isServer = env.rank == 0;
-  store_options.numWorkers = env.world_size;
-  store_options.timeout = timeout;
-  store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
-  auto prefixed = c10::make_intrusive<c10d::PrefixStore>("blt", store_);
-  if (device.is_cuda()) {
-#ifdef USE_C10D_NCCL
-    auto options = c10d::ProcessGroupNCCL::Options::create();
-    options->timeout = timeout;
-    backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, rank_, world_size_, options);
-    backend_name_ = "nccl";
-    native_flat_ = true;
-#else
-    fail("this blt was built without NCCL; CUDA training across processes needs it");
-#endif
-  } else {
-#ifdef BLT_WITH_GLOO
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
-    backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank_, world_size_, options);
-    backend_name_ = "gloo";
-    native_flat_ = compat::kGlooHasFlatCollectives;
-#else
-    fail("this blt was built without Gloo (its LibTorch ships no gloo headers), so CPU ranks cannot "
-         "communicate; train on CUDA (NCCL) or build where gloo's headers exist (docs/gpu.md)");
-#endif
   }
 }
 

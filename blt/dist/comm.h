@@ -57,8 +57,6 @@ class Comm {
   const torch::Device& device() const { return device_; }
 
  private:
-  // The store and the backend: returns once every rank has joined.
-  void join(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout);
   template <class Op>
   void on_device(torch::Tensor& t, Op op);
   int rank_ = 0, world_size_ = 1;
