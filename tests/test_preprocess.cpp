@@ -3,6 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <set>
+#include <string>
+#include <vector>
+
 #include "blt/data/corpus_stats.h"
 #include "blt/data/preprocess.h"
 #include "blt/data/preprocess_output.h"
@@ -302,6 +306,7 @@ TEST_CASE("preprocess: directory walks skip binary files and report them; named 
   o = options_for(dir, {dir / "tree/noise.bin"});
   REQUIRE_THROWS_WITH(preprocess(o), Contains("looks binary (100% of its first 4096 bytes are not UTF-8)"));
   o.source.keep_binary = true;
+  o.valid_fraction = 0;
   CHECK(preprocess(o).train_docs == 1);
 
   const auto cli = run_blt("preprocess " + (dir / "tree") + " --out " + (dir / "cli") + " --valid-fraction 0");
