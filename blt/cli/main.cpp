@@ -42,7 +42,7 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  blt::setup_cpu_runtime();
+  blt::setup_cpu_runtime(argv);
   blt::init_logging({});
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -8,8 +8,10 @@ namespace {
 FlatLayout layout_of(const ParamUnit& unit, const std::set<std::string>& decayed, int world_size) {
   std::vector<FlatEntry> entries;
   for (const auto& [name, p] : unit.params) {
-    if (p.scalar_type() != torch::kFloat)
-      fail("sharding: parameter '{}' is {}, but master weights must be fp32", name, c10::toString(p.scalar_type()));
+    const auto first = unit.params.front().second.scalar_type();
+    if ((p.scalar_type() != torch::kFloat && p.scalar_type() != torch::kDouble) || p.scalar_type() != first)
+      fail("sharding: parameter '{}' is {}, but a unit's master weights must be all fp32 (or all fp64)", name,
+           c10::toString(p.scalar_type()));
     entries.push_back({name, p.sizes().vec(), decayed.count(name) > 0});
   }
   return FlatLayout(std::move(entries), world_size);

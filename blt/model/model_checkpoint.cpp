@@ -1,5 +1,6 @@
 #include "blt/model/model_checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -91,7 +92,13 @@ std::shared_ptr<TransformerLM> load_entropy_model(const std::string& dir, const 
 std::shared_ptr<CausalLM> load_model_checkpoint(const std::string& dir) {
   const auto config = read_checkpoint_config(dir);
   auto model = build_model(config);
-  load_parameters(*model, safetensors::Reader((fs::path(dir) / kCheckpointWeightsFile).string()));
+  const safetensors::Reader weights((fs::path(dir) / kCheckpointWeightsFile).string());
+  // A model trained in float64 (train.precision fp64) comes back in float64: loading stays lossless.
+  const auto& stored = weights.tensors();
+  if (!stored.empty() && std::all_of(stored.begin(), stored.end(),
+                                     [](const safetensors::TensorInfo& t) { return t.dtype == safetensors::DType::F64; }))
+    model->to(torch::kDouble);
+  load_parameters(*model, weights);
   if (auto patcher = load_checkpoint_patcher(dir, config))
     std::static_pointer_cast<BltModel>(model)->set_patcher(patcher);
   return model;
