@@ -86,7 +86,7 @@ TEST_CASE("train: entropy model then a BLT patched by it", "[train][e2e]") {
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("patches/s") && Contains("mean patch"));
-  const auto missing = run_blt("train " + blt_cfg + " --set model.patching.entropy_model=");
+  const auto missing = run_blt("train " + blt_cfg + " --set 'model.patching.entropy_model=\"\"'");
   CHECK(missing.exit_code != 0);
   CHECK_THAT(missing.output, Contains("model.patching.entropy_model is empty"));
 

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "blt/config/yaml_config.h"
 #include "blt/core/error.h"
+#include "blt/core/files.h"
 #include "blt/model/blt_model.h"
 #include "blt/model/patcher.h"
 #include "blt/model/transformer_lm.h"
@@ -42,14 +42,7 @@ void write_model_checkpoint(const std::string& dir, const ModelConfig& config,
   config.validate();
   fs::create_directories(dir);
   safetensors::write((fs::path(dir) / kCheckpointWeightsFile).string(), std::move(tensors), {{"format", "pt"}});
-  const fs::path path = fs::path(dir) / kCheckpointConfigFile;
-  const fs::path temp = fs::path(dir) / (std::string(kCheckpointConfigFile) + ".tmp");
-  {
-    std::ofstream out(temp);
-    out << config::to_yaml(CheckpointConfig{config});
-    if (!out) fail("{}: cannot write {}", dir, temp.string());
-  }
-  fs::rename(temp, path);
+  write_file_atomic((fs::path(dir) / kCheckpointConfigFile).string(), config::to_yaml(CheckpointConfig{config}));
 }
 
 void save_model_checkpoint(const std::string& dir, const CausalLM& model) {

@@ -38,7 +38,7 @@ void drop_records_after(const std::string& path, int64_t start_step) {
 
 }  // namespace
 
-MetricsLog::MetricsLog(const std::string& path, int64_t start_step) {
+MetricsLog::MetricsLog(const std::string& path, int64_t start_step) : path_(path) {
   if (path.empty()) return;
   drop_records_after(path, start_step);
   file_ = std::fopen(path.c_str(), "a");
@@ -52,8 +52,8 @@ MetricsLog::~MetricsLog() {
 void MetricsLog::write(const nlohmann::json& record) {
   if (!file_) return;
   const std::string line = record.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fflush(file_);
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
+    fail("writing metrics log '{}' failed: {}", path_, std::strerror(errno));
 }
 
 }  // namespace blt::train

@@ -22,9 +22,11 @@ class MetricsLog {
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
+  // Fails naming the file and the reason when the record cannot be written (a full disk).
   void write(const nlohmann::json& record);
 
  private:
+  std::string path_;
   std::FILE* file_ = nullptr;
 };
 
