@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity model checkpointing strategies train1b trainsmall)
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -27,6 +27,17 @@ for s in "$@"; do
     parity)
       stage parity-cpu 200 python3 scripts/hf_parity.py --blt "$blt" --device cpu
       stage parity-cuda 200 python3 scripts/hf_parity.py --blt "$blt" --device cuda ;;
+    export-parity)  # blt export --format hf, loaded by BltForCausalLM.from_pretrained, logits against blt's
+      stage export-parity-cpu 200 python3 scripts/hf_export_parity.py --blt "$blt" --device cpu --work runs/hf_export_parity
+      stage export-parity-cuda 200 python3 scripts/hf_export_parity.py --blt "$blt" --device cuda \
+            --work runs/hf_export_parity_cuda
+      # A trained checkpoint: `small` with the attention and patching HF has (whole-sequence causal, one byte per patch).
+      stage export-train 300 "$blt" train configs/blt-small-gpu.yaml --set model.patching.static_size=1 \
+            --set model.local_encoder.sliding_window=0 --set model.local_decoder.sliding_window=0 \
+            --set model.document_mask=false --set data.seq_len=1024 --set data.batch_size=4 --set train.steps=20 \
+            --set train.log_every=10 --set train.checkpoint_every=20 --set train.out_dir=runs/export-trained &&
+      stage export-parity-trained 200 python3 scripts/hf_export_parity.py --blt "$blt" --device cuda \
+            --ckpt runs/export-trained/checkpoints/step-00000020 --work runs/hf_export_parity_trained ;;
     model)
       stage step-small 120 build-gpu/bin/bench_model_step configs/model/small.yaml --seq-len 8192 --batch 8
       stage step-1b 240 build-gpu/bin/bench_model_step configs/model/blt-1b.yaml --seq-len 8192 --batch 1 --steps 5 ;;

@@ -71,13 +71,18 @@ void load_parameters(torch::nn::Module& module, const safetensors::Reader& weigh
     if (!expected.count(t.name)) fail("{}: unexpected tensor '{}' (the model has no such parameter)", weights.path(), t.name);
 }
 
-std::shared_ptr<Patcher> load_checkpoint_patcher(const std::string& dir, const ModelConfig& config) {
+std::string checkpoint_entropy_model_dir(const std::string& dir, const ModelConfig& config) {
   const bool entropy_mode = config.patching.mode == "entropy" || config.patching.mode == "entropy_monotonic";
-  if (config.type != "blt" || !entropy_mode || config.patching.entropy_model.empty()) return nullptr;
+  if (config.type != "blt" || !entropy_mode || config.patching.entropy_model.empty()) return {};
   fs::path entropy_dir(config.patching.entropy_model);
   if (entropy_dir.is_relative()) entropy_dir = fs::path(dir) / entropy_dir;
-  return std::make_shared<Patcher>(config.patching,
-                                   load_entropy_model(entropy_dir.string(), dir + ": patching.entropy_model"));
+  return entropy_dir.string();
+}
+
+std::shared_ptr<Patcher> load_checkpoint_patcher(const std::string& dir, const ModelConfig& config) {
+  const auto entropy_dir = checkpoint_entropy_model_dir(dir, config);
+  if (entropy_dir.empty()) return nullptr;
+  return std::make_shared<Patcher>(config.patching, load_entropy_model(entropy_dir, dir + ": patching.entropy_model"));
 }
 
 std::shared_ptr<TransformerLM> load_entropy_model(const std::string& dir, const std::string& source) {

@@ -11,6 +11,11 @@ namespace blt::train {
 
 bool is_training_checkpoint(const std::string& dir) { return std::filesystem::exists(dir + "/" + kRunConfigFile); }
 
+model::ModelConfig checkpoint_model_config(const std::string& dir) {
+  if (!is_training_checkpoint(dir)) return model::read_checkpoint_config(dir);
+  return load_run_config(dir + "/" + kRunConfigFile).model;
+}
+
 std::shared_ptr<model::CausalLM> load_checkpoint_model(const std::string& dir) {
   if (!is_training_checkpoint(dir)) return model::load_model_checkpoint(dir);
   const auto config = load_run_config(dir + "/" + kRunConfigFile);
