@@ -6,6 +6,8 @@
 // unigram entropy).
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "blt/core/safetensors.h"
 #include "blt/train/param_update.h"
 #include "train_test_util.h"
@@ -116,7 +118,7 @@ TEST_CASE("train safety: a non-finite loss stops the run before a non-finite sta
 
 TEST_CASE("train safety: the gradient clip refuses a non-finite norm", "[train][trust-run]") {
   CHECK(blt::train::clip_factor(2.0, 1.0) == Approx(0.5).epsilon(1e-5));
-  for (const double norm : {std::nan(""), INFINITY})
+  for (const double norm : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()})
     REQUIRE_THROWS_WITH(blt::train::clip_factor(norm, 1.0), Contains("gradient norm is") && Contains("not finite"));
 }
 
