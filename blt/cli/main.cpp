@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {"data stats", "documents, bytes, byte entropy and script mix of shards", blt::cli::data_stats},
     {"train", "train a model (one process, or many under torchrun / scripts/launch.sh); resumes", blt::cli::train},
     {"eval", "bits per byte of a checkpoint on held-out shards", blt::cli::eval},
+    {"generate", "continue a prompt with a blt or byte_lm checkpoint (cached, incremental patching)", blt::cli::generate},
     {"export", "consolidate a (sharded) training checkpoint into a model checkpoint", blt::cli::export_checkpoint},
     {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
     {"model info", "parameter counts per component of a model config", blt::cli::model_info},
