@@ -1,7 +1,5 @@
 #include "blt/data/corpus_stats.h"
 
-#include <fmt/format.h>
-
 #include <cmath>
 #include <map>
 
