@@ -6,7 +6,8 @@
 // threshold is set so that patches on the prompt average --mean-patch bytes,
 // and EOS is never chosen (greedy over byte ids only), so every run produces
 // --bytes bytes. Prompt filling is timed separately.
-#include <chrono>
+#include <fmt/format.h>
+
 #include <iostream>
 #include <limits>
 

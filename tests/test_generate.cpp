@@ -171,7 +171,7 @@ TEST_CASE("generate: byte LM cached greedy output equals recomputing the prefix"
   const auto prompt = prompt_ids(kPrompt);
   const auto cached = generate(*incremental, prompt, config);
   CHECK(cached.ids == recomputed_greedy(*lm, prompt, 80));
-  CHECK(cached.ids.size() == 80);
+  CHECK(cached.ids.size() == 80u);
   CHECK(cached.stop == "max-bytes");
 }
 
@@ -204,10 +204,10 @@ TEST_CASE("generate: sampling is seeded, reproducible and respects top-k and top
 TEST_CASE("generate: UTF-8 checks and U+FFFD for maximal invalid subparts", "[generate]") {
   CHECK(blt::utf8_error_offset("plain ascii") == std::string::npos);
   CHECK(blt::utf8_error_offset("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") == std::string::npos);
-  CHECK(blt::utf8_error_offset("ab\xFF") == 2);
-  CHECK(blt::utf8_error_offset("ab\xC3") == 2);          // truncated at the end
-  CHECK(blt::utf8_error_offset("\xC0\xAF") == 0);        // overlong
-  CHECK(blt::utf8_error_offset("x\xED\xA0\x80") == 1);   // surrogate
+  CHECK(blt::utf8_error_offset("ab\xFF") == 2u);
+  CHECK(blt::utf8_error_offset("ab\xC3") == 2u);         // truncated at the end
+  CHECK(blt::utf8_error_offset("\xC0\xAF") == 0u);       // overlong
+  CHECK(blt::utf8_error_offset("x\xED\xA0\x80") == 1u);  // surrogate
   const std::string fffd = "\xEF\xBF\xBD";
   auto sanitize = [](const std::string& bytes) {
     blt::Utf8Sanitizer s;
