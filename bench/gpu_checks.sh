@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall)
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall generate)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -53,6 +53,19 @@ for s in "$@"; do
       done ;;
     trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
     train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;
+    generate)
+      # Greedy generation speed, blt-1b shapes (random weights), 256 new bytes after the same prompt:
+      # transformers' BltForCausalLM.generate, then `blt generate` on the same weights (blt import).
+      w=${TMPDIR:-/tmp}/blt-generate; mkdir -p "$w"
+      prompt=$(python3 -c 'import sys; sys.path.insert(0, "scripts"); from bench_generate_hf import PROMPT; print(PROMPT)')
+      stage gen-hf-bf16 600 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype bf16 --device cuda \
+        --new-bytes 256 --save "$w/hf-1b"
+      stage gen-hf-fp32 400 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype fp32 --device cuda --new-bytes 256
+      stage gen-import 400 "$blt" import "$w/hf-1b" "$w/blt-1b"
+      for dt in bfloat16 float32; do
+        stage gen-blt-$dt 300 "$blt" generate "$w/blt-1b" --prompt "$prompt" --max-bytes 256 --device cuda --dtype $dt
+      done
+      stage gen-blt-small-cpu 300 build-gpu/bin/bench_generate --device cpu --bytes 256 ;;
     *) echo "unknown stage $s"; exit 2 ;;
   esac
 done

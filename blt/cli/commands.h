@@ -20,5 +20,6 @@ int safetensors_copy(const Args& args);
 int train(const Args& args);
 int eval(const Args& args);
 int export_checkpoint(const Args& args);
+int generate(const Args& args);
 
 }  // namespace blt::cli

@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"train", "train a model (one process, or many under torchrun / scripts/launch.sh); resumes", blt::cli::train},
     {"eval", "bits per byte of a checkpoint on held-out shards", blt::cli::eval},
     {"export", "write a checkpoint's model as one model directory (blt or Hugging Face format)", blt::cli::export_checkpoint},
+    {"generate", "continue a prompt with a blt or byte_lm checkpoint (cached, incremental patching)", blt::cli::generate},
     {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
     {"model info", "parameter counts per component of a model config", blt::cli::model_info},
     {"model logits", "save a checkpoint's logits on the bytes of a file (parity checks)", blt::cli::model_logits},
