@@ -1,3 +1,5 @@
+#include <spdlog/spdlog.h>
+
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
 #include "blt/model/model_checkpoint.h"

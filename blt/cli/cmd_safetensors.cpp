@@ -1,5 +1,7 @@
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
 #include "blt/core/safetensors.h"

@@ -3,6 +3,7 @@
 // CLI turns it into one log line and a non-zero exit.
 #pragma once
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // messages name shapes (sizes(), vectors)
 #include <stdexcept>
 #include <string>
 #include <utility>

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <map>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "blt/core/progress.h"

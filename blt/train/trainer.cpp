@@ -3,6 +3,7 @@
 #include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "blt/core/error.h"
 #include "blt/core/files.h"
