@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
 #include "blt/cli/device_option.h"

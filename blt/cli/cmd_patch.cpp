@@ -5,6 +5,9 @@
 #include <iostream>
 #include <limits>
 
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
 #include "blt/cli/device_option.h"

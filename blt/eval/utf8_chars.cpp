@@ -1,5 +1,7 @@
 #include "blt/eval/utf8_chars.h"
 
+#include <algorithm>
+
 namespace blt::eval {
 
 namespace {
