@@ -142,7 +142,8 @@ TEST_CASE("char tasks: answers right by construction", "[eval-suite][tasks]") {
     for (std::size_t i = 0; i < w.size(); ++i)
       if (w[i] != a[i]) differ.push_back(i);
     REQUIRE(differ.size() == 2);
-    CHECK(std::set<std::string>{w[differ[0]], w[differ[1]]} == std::set<std::string>{q[0], q[1]});
+    const std::set<std::string> swapped = {w[differ[0]], w[differ[1]]}, asked = {q[0], q[1]};
+    CHECK(swapped == asked);
     CHECK((a[differ[0]] == w[differ[1]] && a[differ[1]] == w[differ[0]]));
   }
   for (const auto& item : make_task_items("count", kWords, 40, 1, 9)) {
@@ -156,7 +157,8 @@ TEST_CASE("char tasks: answers right by construction", "[eval-suite][tasks]") {
 TEST_CASE("char tasks: word list filtering and errors", "[eval-suite][tasks]") {
   TempDir dir;
   write_file(dir / "words.txt", "a\nab\nabc\ncat's\nAardvark\nx-ray\nthree words here\nArdèche\nabcdefghijklm\nR2D2\n");
-  CHECK(load_task_words(dir / "words.txt") == std::vector<std::string>{"abc", "Aardvark", "Ardèche"});
+  const std::vector<std::string> usable = {"abc", "Aardvark", "Ardèche"};
+  CHECK(load_task_words(dir / "words.txt") == usable);
   CHECK_THROWS_WITH(load_task_words(dir / "missing.txt"), Catch::Contains("missing.txt"));
   write_file(dir / "empty.txt", "");
   CHECK_THROWS_WITH(load_task_words(dir / "empty.txt"), Catch::Contains("empty.txt") && Catch::Contains("no usable word"));
