@@ -1,6 +1,5 @@
 #include <iostream>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "blt/cli/args.h"
