@@ -1,20 +1,14 @@
 #include <cmath>
 #include <iostream>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
-#include "blt/cli/device_option.h"
 #include "blt/config/run_config.h"
 #include "blt/core/error.h"
 #include "blt/data/corpus_stats.h"
 #include "blt/dist/launch_env.h"
-#include "blt/model/model_checkpoint.h"
-#include "blt/model/patcher.h"
-#include "blt/train/checkpoint_model.h"
-#include "blt/train/evaluate.h"
 #include "blt/train/trainer.h"
 
 namespace blt::cli {
@@ -40,60 +34,6 @@ int train(const Args& args) {
                  outcome.steps, bpb, std::abs(gain), gain >= 0 ? "below" : "above", unigram);
   } else {
     spdlog::info("done: {} steps; last training loss {:.4f}", outcome.steps, outcome.last_loss);
-  }
-  return 0;
-}
-
-int eval(const Args& args) {
-  std::string checkpoint, data_spec, device_name = "auto";
-  int64_t seq_len = 4096, batch_size = 8, max_batches = 0;
-  bool json = false;
-  ArgParser parser("eval",
-                   "Bits per byte of a model checkpoint on held-out shards: every byte, in order, once.\n"
-                   "CKPT is a model checkpoint or a training checkpoint directory (step-N).");
-  parser.positional("CKPT", "checkpoint directory", &checkpoint)
-      .option("data", "validation shards (directory, file or glob)", &data_spec)
-      .option("seq-len", "ids per evaluated sequence", &seq_len)
-      .option("batch-size", "sequences per batch", &batch_size)
-      .option("max-batches", "stop after this many batches; 0 = all", &max_batches)
-      .option("device", "auto, cpu or cuda", &device_name)
-      .flag("json", "print the result as JSON", &json);
-  if (!parser.parse(args)) return 0;
-  if (data_spec.empty()) fail("blt eval: --data is required");
-  if (seq_len < 1 || batch_size < 1 || max_batches < 0) fail("blt eval: --seq-len and --batch-size must be >= 1");
-  const torch::Device device = device_option(device_name);
-  auto model = train::load_checkpoint_model(checkpoint);
-  model->to(device);
-  auto patcher = model::load_checkpoint_patcher(checkpoint, model->config());
-  if (!patcher && model->config().type == "blt")  // static or space patching: no entropy model
-    patcher = std::make_shared<model::Patcher>(model->config().patching, nullptr);
-  if (patcher) patcher->to(device);
-  auto corpus = std::make_shared<const data::ShardSet>(data_spec, true);
-  train::EvalOptions o;
-  o.seq_len = seq_len;
-  o.batch_size = batch_size;
-  o.max_batches = max_batches;
-  o.bf16 = device.is_cuda();
-  dist::Comm single;
-  const auto r = train::evaluate(*model, patcher.get(), corpus, o, single, device);
-  if (!std::isfinite(r.sums.bits_per_byte()))
-    fail("blt eval: {} gives a non-finite loss ({} bits/byte) on {}: NaN or infinite weights, or outputs that overflow",
-         checkpoint, r.sums.bits_per_byte(), data_spec);
-  const double unigram = data::compute_stats(*corpus).unigram_entropy_bits();
-  if (json) {
-    std::cout << nlohmann::json{{"bpb", r.sums.bits_per_byte()},
-                                {"loss", r.sums.mean_loss()},
-                                {"bytes", r.sums.bytes},
-                                {"mean_patch", r.mean_patch_length()},
-                                {"unigram_entropy_bits", unigram},
-                                {"seconds", r.seconds}}
-                     .dump(2)
-              << "\n";
-  } else {
-    std::cout << fmt::format("{}: {:.4f} bits/byte over {} bytes (loss {:.4f} nats/id{}); byte-unigram entropy {:.4f}\n",
-                             data_spec, r.sums.bits_per_byte(), static_cast<int64_t>(r.sums.bytes), r.sums.mean_loss(),
-                             r.patches > 0 ? fmt::format(", mean patch {:.2f} bytes", r.mean_patch_length()) : "",
-                             unigram);
   }
   return 0;
 }

@@ -13,6 +13,7 @@ int data_stats(const Args& args);
 int model_info(const Args& args);
 int model_logits(const Args& args);
 int patching_threshold(const Args& args);
+int patch(const Args& args);
 int flops(const Args& args);
 int import_hf(const Args& args);
 int safetensors_info(const Args& args);
