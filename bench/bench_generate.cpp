@@ -73,7 +73,7 @@ class BytesOnly : public blt::model::IncrementalLM {
 
 int main(int argc, char** argv) {
   using namespace blt::model;
-  blt::setup_cpu_runtime();
+  blt::setup_cpu_runtime(argv);
   try {
     const auto o = parse(argc, argv);
     const torch::Device device(o.device == "cuda" ? torch::kCUDA : torch::kCPU);

@@ -49,7 +49,7 @@ TEST_CASE("files: a write into a full disk names the file and the reason", "[fil
       Contains(shard + ".tmp") && Contains(no_space));
   CHECK_FALSE(fs::exists(shard));
 
-  blt::train::MetricsLog metrics("/dev/full");
+  blt::train::MetricsLog metrics("/dev/full", 0);
   REQUIRE_THROWS_WITH(metrics.write({{"step", 1}}), Contains("metrics log '/dev/full'") && Contains(no_space));
 }
 
