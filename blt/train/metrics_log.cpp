@@ -17,7 +17,7 @@ namespace {
 // Keeps the records of steps <= `start_step`; a line that is not a JSON object
 // with a step (the torn end of a killed run) goes too.
 void drop_records_after(const std::string& path, int64_t start_step) {
-  if (!std::filesystem::exists(path)) return;
+  if (!std::filesystem::is_regular_file(path)) return;  // none yet (or a device: nothing to rewrite)
   std::istringstream in(read_text_file(path));
   std::string kept;
   int64_t dropped = 0;
