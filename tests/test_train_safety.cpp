@@ -165,12 +165,12 @@ TEST_CASE("train safety: ranks started with different configs fail naming the ke
 TEST_CASE("train safety: a bad data.valid stops the run before the first step", "[train][e2e][trust-run]") {
   TempDir dir;
   write_corpus(dir / "corpus");
-  blt::test::write_file(dir / "bad-valid/shard-00000.bin", "not a shard");
+  blt::test::write_file(dir / "bad-valid/shard-00000.bltshard", "not a shard");
   const auto cfg = config_file(dir, "run", "tiny", "  steps: 2\n");
   const auto r = run_blt("train " + cfg + " --set data.valid=" + (dir / "bad-valid"));
   INFO(r.output);
   CHECK(r.exit_code != 0);
-  CHECK_THAT(r.output, Contains("shard-00000.bin"));
+  CHECK_THAT(r.output, Contains("shard-00000.bltshard"));
   CHECK_THAT(r.output, !Contains("step 1/"));
   CHECK(checkpoint_names(dir / "runs/run").empty());
   CHECK_FALSE(fs::exists(dir / "runs/run/model"));
