@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall generate)
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies multigpu train1b trainsmall generate)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -50,6 +50,16 @@ for s in "$@"; do
               --set train.checkpoint_every=0 --set train.out_dir=runs/small-$st
         stage 1b-$st 300 "$blt" train configs/blt-1b-gpu.yaml --set dist.strategy=$st --set train.steps=12 \
               --set train.log_every=4 --set train.out_dir=runs/1b-$st
+      done ;;
+    multigpu)  # every strategy over 2 GPUs (each rank on its own GPU: the fsdp crash of issue 11), small BLT,
+               # 8 x 8192 bytes per GPU, on a corpus made from this repository's text; 1 GPU of ddp for the ratio
+      "$blt" preprocess docs blt configs --out runs/gpu-corpus >/dev/null 2>&1
+      corpus="--set data.train=runs/gpu-corpus/train --set data.valid=runs/gpu-corpus/valid"
+      common="--set train.steps=30 --set train.log_every=10 --set train.checkpoint_every=0 --set train.eval_every=0"
+      stage 1gpu-small-ddp 200 "$blt" train configs/blt-small-gpu.yaml $corpus $common --set train.out_dir=runs/1gpu-small-ddp
+      for st in ddp zero2 fsdp; do
+        stage 2gpu-small-$st 200 scripts/launch.sh --nproc-per-node 2 -- "$blt" train configs/blt-small-gpu.yaml \
+              --set dist.strategy=$st $corpus $common --set train.out_dir=runs/2gpu-small-$st
       done ;;
     trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
     train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;

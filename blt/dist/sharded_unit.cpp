@@ -1,5 +1,7 @@
 #include "blt/dist/sharded_unit.h"
 
+#include <c10/core/DeviceGuard.h>
+
 #include "blt/core/error.h"
 
 namespace blt::dist {
@@ -25,8 +27,11 @@ void free_storage(const torch::Tensor& t) {
   storage->set_nbytes(0);
 }
 
+// The allocator's raw allocate() takes no device: it serves the current one,
+// which must be the storage's (a CUDA rank's GPU, not GPU 0).
 void allocate_storage(const torch::Tensor& t) {
   auto* storage = t.storage().unsafeGetStorageImpl();
+  const c10::DeviceGuard on_device(storage->device());
   const std::size_t bytes = static_cast<std::size_t>(t.numel()) * t.element_size();
   storage->set_data_ptr_noswap(storage->allocator()->allocate(bytes));
   storage->set_nbytes(bytes);

@@ -38,7 +38,9 @@ torch::Device pick_device(const std::string& wanted, int local_rank) {
   const bool cuda = torch::cuda::is_available();
   if (wanted == "cuda" && !cuda) fail("train.device is cuda, but no CUDA device is available");
   if (wanted == "cpu" || (wanted == "auto" && !cuda)) return torch::kCPU;
-  return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count())};
+  const torch::Device device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count()));
+  compat::set_current_device(device);  // before the model, the process group or anything else allocates
+  return device;
 }
 
 bool use_bf16(const std::string& precision, const torch::Device& device) {
