@@ -25,7 +25,7 @@ train() {  # name, extra env...: prints the run's mean bytes/s after its first l
     "$work/$name/metrics.jsonl"
 }
 
-for setting in "GOMP_SPINCOUNT=300000" "BLT_DEFAULT=1"; do
+for setting in ${SETTINGS:-"GOMP_SPINCOUNT=300000" "BLT_DEFAULT=1"}; do
   alone=$(train alone-$setting $setting)
   train a-$setting $setting >"$work/a.out" & pa=$!
   train b-$setting $setting >"$work/b.out" & pb=$!
