@@ -10,7 +10,9 @@
 
 #include <iostream>
 #include <limits>
+#include <optional>
 
+#include "blt/cli/args.h"
 #include "blt/config/run_config.h"
 #include "blt/core/cpu_runtime.h"
 #include "blt/core/error.h"
@@ -33,23 +35,21 @@ struct Options {
   std::string device = "cpu", dtype = "fp32";
 };
 
-Options parse(int argc, char** argv) {
+// Options from the command line through the project's parser (blt/cli/args.h);
+// std::nullopt after --help.
+std::optional<Options> parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) blt::fail("{} needs a value", a);
-      return argv[++i];
-    };
-    if (a == "--config") o.config = value();
-    else if (a == "--entropy-config") o.entropy_config = value();
-    else if (a == "--bytes") o.bytes = std::stoll(value());
-    else if (a == "--mean-patch") o.mean_patch = std::stod(value());
-    else if (a == "--device") o.device = value();
-    else if (a == "--dtype") o.dtype = value();
-    else if (a == "--set") o.overrides.push_back(value());
-    else blt::fail("unexpected argument '{}' (see the header of bench/bench_generate.cpp)", a);
-  }
+  blt::cli::ArgParser parser("bench_generate",
+                             "Generation speed of blt's cached, incrementally patched path on random weights\n"
+                             "(see the header of bench/bench_generate.cpp).");
+  parser.option("config", "model config of the BLT", &o.config)
+      .option("entropy-config", "model config of the entropy model", &o.entropy_config)
+      .option("bytes", "new bytes to generate", &o.bytes)
+      .option("mean-patch", "mean patch size the entropy threshold is set for", &o.mean_patch)
+      .option("device", "cpu or cuda", &o.device)
+      .option("dtype", "fp32 or bf16", &o.dtype)
+      .repeated("set", "override a model config key: --set a.b=value", &o.overrides);
+  if (!parser.parse(std::vector<std::string>(argv + 1, argv + argc))) return std::nullopt;
   return o;
 }
 
@@ -75,7 +75,9 @@ int main(int argc, char** argv) {
   using namespace blt::model;
   blt::setup_cpu_runtime(argv);
   try {
-    const auto o = parse(argc, argv);
+    const auto parsed = parse(argc, argv);
+    if (!parsed) return 0;
+    const auto& o = *parsed;
     const torch::Device device(o.device == "cuda" ? torch::kCUDA : torch::kCPU);
     const auto dtype = o.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat;
     std::vector<int64_t> prompt{kBosId};
