@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity model checkpointing strategies train1b trainsmall)
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity model checkpointing strategies train1b trainsmall
+#                                              multigpu scaling; the last two need 2 GPUs: nvidia-h200-x2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -40,6 +41,10 @@ for s in "$@"; do
         stage 1b-$st 300 "$blt" train configs/blt-1b-gpu.yaml --set dist.strategy=$st --set train.steps=12 \
               --set train.log_every=4 --set train.out_dir=runs/1b-$st
       done ;;
+    multigpu)  # 2 GPUs vs 1 for every strategy, resharding, launch.sh / torchrun / per-rank CUDA_VISIBLE_DEVICES
+      stage multigpu 420 bash bench/multigpu_check.sh "$blt" "$out/multigpu-runs" ;;
+    scaling)  # bytes/s, MFU, peak memory per GPU at 1 and 2 GPUs per strategy (small, blt-1b)
+      stage scaling 900 bash bench/scaling.sh "$blt" "$out/scaling-runs" ;;
     trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
     train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;
     *) echo "unknown stage $s"; exit 2 ;;

@@ -1,6 +1,7 @@
 #include "blt/core/log.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <filesystem>

@@ -51,8 +51,18 @@ ParamShapes shapes_of(const std::vector<AdamW::Param>& params) {
   return out;
 }
 
-double clip_factor(double norm, double max_norm) {
-  return max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
+torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;  // per tensor in its own dtype; their squares summed in float64
+  for (const auto& g : grads)
+    if (g.defined()) norms.push_back(g.norm().to(torch::kDouble));
+  if (norms.empty()) return torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  return torch::stack(norms).square().sum();
+}
+
+torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm) {
+  if (max_norm <= 0) return {};
+  return torch::where(norm > max_norm, max_norm / (norm + 1e-6), torch::ones_like(norm));
 }
 
 std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, dist::Comm& comm,

@@ -31,8 +31,11 @@ class ParamUpdate {
   virtual void release_params() {}
   // After backward: sums the gradients over ranks, scales them down to `max_norm`
   // when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and
-  // clears them. Returns the global norm before clipping.
-  virtual double step(double lr, double max_norm) = 0;
+  // clears them. Returns the global norm before clipping as a float64 scalar
+  // tensor on the parameters' device, without waiting for it: reading it
+  // (.item()) waits for the step to finish, so callers do that only where they
+  // log or check it (a non-finite norm means a non-finite gradient somewhere).
+  virtual torch::Tensor step(double lr, double max_norm) = 0;
 
   // Every rank writes its shard into `dir`; the main rank also writes the manifest.
   void save(const std::string& dir);
@@ -66,8 +69,12 @@ class ParamUpdate {
 std::vector<AdamW::Param> model_params(const model::CausalLM& model);
 ParamShapes shapes_of(const std::vector<AdamW::Param>& params);
 
-// The factor that brings a gradient of L2 norm `norm` down to `max_norm` (1 when within it, or max_norm = 0).
-double clip_factor(double norm, double max_norm);
+// The sum of the squared L2 norms of the defined `grads` (float64 scalar on `device`).
+torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch::Device& device);
+// The factor that brings gradients of global L2 norm `norm` (a scalar tensor) down to
+// `max_norm`: max_norm / (norm + 1e-6) above it, 1 within it; undefined (no clipping) when
+// max_norm is 0. Computed on norm's device: no host synchronisation.
+torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm);
 
 // The strategy named by dist.strategy, over `model`'s parameters (made equal to rank 0's first).
 std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, dist::Comm& comm,

@@ -30,11 +30,16 @@ namespace {
 constexpr const char* kRngFile = "rng.safetensors";
 constexpr const char* kTrainerStateFile = "trainer.json";
 
+// This rank's device, made the current one before anything allocates or
+// communicates: GPU LOCAL_RANK of the visible ones (with CUDA_VISIBLE_DEVICES
+// narrowed to one GPU per rank, that GPU).
 torch::Device pick_device(const std::string& wanted, int local_rank) {
   const bool cuda = torch::cuda::is_available();
   if (wanted == "cuda" && !cuda) fail("train.device is cuda, but no CUDA device is available");
   if (wanted == "cpu" || (wanted == "auto" && !cuda)) return torch::kCPU;
-  return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count())};
+  const torch::Device device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count()));
+  compat::set_current_device(device);
+  return device;
 }
 
 bool use_bf16(const std::string& precision, const torch::Device& device) {
@@ -283,7 +288,7 @@ TrainOutcome Run::go() {
       sums.add(loss.sums);
       patches += batch.real_patches;
     }
-    const double grad_norm = update_->step(lr, t.optimizer.grad_clip);
+    const auto grad_norm = update_->step(lr, t.optimizer.grad_clip);  // on the device: read only to log it
 
     // Global numbers of this step (a handful of doubles: cheap next to the step itself).
     auto totals = torch::tensor({sums.nats, sums.targets, sums.text_nats, sums.bytes, patches}, torch::kDouble);
@@ -302,6 +307,7 @@ TrainOutcome Run::go() {
 
     const bool last = counters_.step == total_steps_;
     if (counters_.step % t.log_every == 0 || last) {
+      const double norm = grad_norm.item<double>();
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
       counters_.seconds += seconds;
       const double flops_per_s = window_flops / seconds;
@@ -315,11 +321,11 @@ TrainOutcome Run::go() {
       const double peak_gib = device_.is_cuda() ? double(compat::peak_memory_bytes(device_.index())) / (1 << 30) : 0.0;
       if (device_.is_cuda()) utilisation += fmt::format(" | mem {:.1f} GiB", peak_gib);
       spdlog::info("step {}/{} | loss {:.4f} | bpb {:.4f} | lr {:.3e} | gnorm {:.3f} | {} | {} | ETA {}", counters_.step,
-                   total_steps_, sums.mean_loss(), sums.bits_per_byte(), lr, grad_norm, speed, utilisation,
+                   total_steps_, sums.mean_loss(), sums.bits_per_byte(), lr, norm, speed, utilisation,
                    human_duration(eta));
       nlohmann::json record = {{"step", counters_.step},       {"loss", sums.mean_loss()},
                                {"bpb", sums.bits_per_byte()},  {"lr", lr},
-                               {"grad_norm", grad_norm},       {"bytes_per_s", window_bytes / seconds},
+                               {"grad_norm", norm},       {"bytes_per_s", window_bytes / seconds},
                                {"flops_per_s", flops_per_s},   {"flops_total", counters_.flops},
                                {"bytes_total", counters_.bytes}, {"elapsed_s", counters_.seconds}};
       if (window_patches > 0) {
