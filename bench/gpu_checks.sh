@@ -44,7 +44,8 @@ for s in "$@"; do
     multigpu)  # 2 GPUs vs 1 for every strategy, resharding, launch.sh / torchrun / per-rank CUDA_VISIBLE_DEVICES
       stage multigpu 420 bash bench/multigpu_check.sh "$blt" "$out/multigpu-runs" ;;
     scaling)  # bytes/s, MFU, peak memory per GPU at 1 and 2 GPUs per strategy (small, blt-1b)
-      stage scaling 900 bash bench/scaling.sh "$blt" "$out/scaling-runs" ;;
+      stage scaling-small 280 bash bench/scaling.sh "$blt" "$out/scaling-small" configs/blt-small-gpu.yaml:30
+      stage scaling-1b 560 bash bench/scaling.sh "$blt" "$out/scaling-1b" configs/blt-1b-gpu.yaml:10 ;;
     trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
     train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;
     *) echo "unknown stage $s"; exit 2 ;;
