@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
 
     torch::manual_seed(0);
     auto entropy = std::static_pointer_cast<TransformerLM>(build_model(blt::load_run_config(o.entropy_config).model));
-    entropy->to(device, dtype);
+    entropy->to(device, torch::kFloat);  // float32 entropies whatever --dtype, as `blt generate` does
     entropy->eval();
     auto config = blt::load_run_config(o.config, o.overrides).model;
     if (config.type != "blt") blt::fail("{}: bench_generate times a blt model, this is {}", o.config, config.type);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies multigpu train1b trainsmall generate)
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies
+#                                              train1b trainsmall bench benchsmall generate multigpu scaling; the last two need 2 GPUs: nvidia-h200-x2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -19,6 +20,14 @@ stage() {  # name, seconds, command...
   return $rc
 }
 blt=build-gpu/bin/blt
+# The configs' corpus (data/english.yaml) when it was installed, else this repository's text:
+# throughput does not depend on which text it is. Sets $data to the --set arguments that select it.
+data=()
+corpus() {
+  [ -d data/shards/english/train ] && return
+  [ -d runs/gpu-corpus/train ] || "$blt" preprocess docs blt configs README.md --out runs/gpu-corpus >/dev/null 2>&1
+  data=(--set data.train=runs/gpu-corpus/train --set data.valid=runs/gpu-corpus/valid)
+}
 for s in "$@"; do
   case "$s" in
     build) stage build 400 bash .device/build.sh || exit 1 ;;
@@ -45,37 +54,37 @@ for s in "$@"; do
       stage step-1b-b4 240 build-gpu/bin/bench_model_step configs/model/blt-1b.yaml --seq-len 8192 --batch 4 --steps 3
       stage step-1b-b4-ckpt 240 build-gpu/bin/bench_model_step configs/model/blt-1b.yaml --seq-len 8192 --batch 4 --steps 3 --checkpointing ;;
     strategies)  # every dist.strategy at world size 1: overhead against ddp (no sharding) and peak memory
+      corpus
       for st in ddp zero2 fsdp; do
         stage small-$st 200 "$blt" train configs/blt-small-gpu.yaml --set dist.strategy=$st --set train.steps=100 \
-              --set train.checkpoint_every=0 --set train.out_dir=runs/small-$st
+              --set train.checkpoint_every=0 --set train.out_dir=runs/small-$st "${data[@]}"
         stage 1b-$st 300 "$blt" train configs/blt-1b-gpu.yaml --set dist.strategy=$st --set train.steps=12 \
-              --set train.log_every=4 --set train.out_dir=runs/1b-$st
+              --set train.log_every=4 --set train.out_dir=runs/1b-$st "${data[@]}"
       done ;;
-    multigpu)  # every strategy over 2 GPUs (each rank on its own GPU: the fsdp crash of issue 11), small BLT,
-               # 8 x 8192 bytes per GPU, on a corpus made from this repository's text; 1 GPU of ddp for the ratio
-      "$blt" preprocess docs blt configs --out runs/gpu-corpus >/dev/null 2>&1
-      corpus="--set data.train=runs/gpu-corpus/train --set data.valid=runs/gpu-corpus/valid"
-      common="--set train.steps=30 --set train.log_every=10 --set train.checkpoint_every=0 --set train.eval_every=0"
-      stage 1gpu-small-ddp 200 "$blt" train configs/blt-small-gpu.yaml $corpus $common --set train.out_dir=runs/1gpu-small-ddp
-      for st in ddp zero2 fsdp; do
-        stage 2gpu-small-$st 200 scripts/launch.sh --nproc-per-node 2 -- "$blt" train configs/blt-small-gpu.yaml \
-              --set dist.strategy=$st $corpus $common --set train.out_dir=runs/2gpu-small-$st
-      done ;;
-    trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
-    train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;
+    multigpu)  # 2 GPUs vs 1 for every strategy, resharding, launch.sh / torchrun / per-rank CUDA_VISIBLE_DEVICES
+      stage multigpu 420 bash bench/multigpu_check.sh "$blt" "$out/multigpu-runs" ;;
+    scaling)  # bytes/s, MFU, peak memory per GPU at 1 and 2 GPUs per strategy (small, blt-1b)
+      stage scaling-small 280 bash bench/scaling.sh "$blt" "$out/scaling-small" configs/blt-small-gpu.yaml:30
+      stage scaling-1b 560 bash bench/scaling.sh "$blt" "$out/scaling-1b" configs/blt-1b-gpu.yaml:10 ;;
+    trainsmall) corpus; stage train-small 240 "$blt" train configs/blt-small-gpu.yaml "${data[@]}" ;;
+    train1b) corpus; stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml "${data[@]}" ;;
+    bench)  # issue 12: blt's training step against transformers' BltForCausalLM, same shapes, same GPU, one call
+      corpus
+      stage bench-1b 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-1b-gpu.yaml --shape blt-1b \
+        --set "${data[1]:-data.train=data/shards/english/train}" ;;
+    benchsmall)
+      corpus
+      stage bench-small 300 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-small-gpu.yaml --shape small \
+        --batch 8 --set "${data[1]:-data.train=data/shards/english/train}" ;;
     generate)
-      # Greedy generation speed, blt-1b shapes (random weights), 256 new bytes after the same prompt:
-      # transformers' BltForCausalLM.generate, then `blt generate` on the same weights (blt import).
-      w=${TMPDIR:-/tmp}/blt-generate; mkdir -p "$w"
-      prompt=$(python3 -c 'import sys; sys.path.insert(0, "scripts"); from bench_generate_hf import PROMPT; print(PROMPT)')
-      stage gen-hf-bf16 600 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype bf16 --device cuda \
-        --new-bytes 256 --save "$w/hf-1b"
-      stage gen-hf-fp32 400 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype fp32 --device cuda --new-bytes 256
-      stage gen-import 400 "$blt" import "$w/hf-1b" "$w/blt-1b"
-      for dt in bfloat16 float32; do
-        stage gen-blt-$dt 300 "$blt" generate "$w/blt-1b" --prompt "$prompt" --max-bytes 256 --device cuda --dtype $dt
-      done
-      stage gen-blt-small-cpu 300 build-gpu/bin/bench_generate --device cpu --bytes 256 ;;
+      # Greedy generation speed, blt-1b shapes, random weights, 256 new bytes after the same prompt, EOS never
+      # chosen, entropy threshold set for ~4.5-byte patches on the prompt: transformers' BltForCausalLM.generate
+      # (its patcher: the entropy-100m shapes), then blt's cached path (bench_generate: entropy-100m as patcher).
+      for dt in bf16 fp32; do
+        stage gen-hf-$dt 300 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype $dt --device cuda --new-bytes 256
+        stage gen-blt-$dt 300 build-gpu/bin/bench_generate --config configs/model/blt-1b.yaml \
+          --entropy-config configs/model/entropy-100m.yaml --device cuda --dtype $dt --bytes 256
+      done ;;
     *) echo "unknown stage $s"; exit 2 ;;
   esac
 done

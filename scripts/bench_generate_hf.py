@@ -78,6 +78,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=2, help="timed runs after one warm-up run; the best is reported")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="save_pretrained the model here (fp32) for `blt import`")
+    parser.add_argument("--no-cache", action="store_true", help="generate with use_cache=False")
     args = parser.parse_args()
 
     import transformers
@@ -103,13 +104,21 @@ def main():
         model.to(torch.bfloat16)
     n = args.new_bytes
     kwargs = dict(max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+    # BltConfig has no top-level num_hidden_layers, so generate() cannot size a cache from it
+    # (transformers 5.x: AttributeError); a DynamicCache given explicitly grows per layer instead.
+    # --no-cache measures generate() re-running the whole prefix for every byte.
+    from transformers import DynamicCache
+
+    def cache_kwargs():
+        return dict(use_cache=False) if args.no_cache else dict(past_key_values=DynamicCache())
+
     best = None
     for run in range(args.repeats + 1):
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
         with torch.no_grad():
-            out = model.generate(ids, **kwargs)
+            out = model.generate(ids, **kwargs, **cache_kwargs())
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
@@ -117,8 +126,14 @@ def main():
         if run > 0:
             best = seconds if best is None else min(best, seconds)
         print(f"run {run}{' (warm-up)' if run == 0 else ''}: {new} bytes in {seconds:.2f} s ({new / seconds:.1f} bytes/s)")
+    # Speed follows the number of patches (the global model runs once per patch): how HF's patcher,
+    # in the dtype it ran in, cuts the final sequence.
+    with torch.no_grad():
+        _, lengths, _ = model.model.patcher(out, patch_size=4, threshold=threshold, max_patch_length=None)
+    patches = int((lengths > 0).sum())
+    print(f"patches of the final {out.shape[1]} ids: {patches} ({out.shape[1] / patches:.2f} ids per patch)")
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {args.shape}, {args.dtype}, "
-          f"{args.device}: BltForCausalLM.generate greedy {n} new bytes after {ids.shape[1]} prompt ids: "
+          f"{args.device}{', no cache' if args.no_cache else ''}: BltForCausalLM.generate greedy {n} new bytes after {ids.shape[1]} prompt ids: "
           f"{n / best:.1f} bytes/s (best of {args.repeats})")
 
 

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "blt/core/files.h"
+#include "blt/core/torch_compat.h"
 #include "blt/data/byte_ids.h"
 #include "blt/train/adamw.h"
 #include "blt/train/byte_loss.h"
@@ -111,4 +112,55 @@ TEST_CASE("checkpoint store: only complete checkpoints are visible and the newes
   CHECK_FALSE(fs::exists(store.staging_dir(40)));
   blt::write_file_atomic(dir / "ckpt/latest", "garbage\n");
   REQUIRE_THROWS_WITH(store.latest(), Contains("names 'garbage'"));
+}
+
+TEST_CASE("adamw: master weights keep the parameters' dtype (fp64) and a clip tensor scales the gradient", "[train][param-path]") {
+  torch::manual_seed(4);
+  const auto options = torch::TensorOptions().dtype(torch::kDouble);
+  const auto start = torch::randn({3, 4}, options);
+  const auto grads = {torch::randn({3, 4}, options), torch::randn({3, 4}, options)};
+  OptimizerConfig config;
+  auto clipped = start.clone(), prescaled = start.clone();
+  AdamW with_clip({{"w", clipped, true}}, config), without({{"w", prescaled, true}}, config);
+  CHECK_FALSE(with_clip.fused());  // CPU: the reference path in every LibTorch
+  const auto half = torch::full({}, 0.5, options);
+  for (const auto& g : grads) {
+    with_clip.step(1e-2, {g}, half);
+    without.step(1e-2, {g * 0.5});
+  }
+  CHECK(with_clip.state().at("exp_avg.w").scalar_type() == torch::kDouble);
+  CHECK(torch::equal(clipped, prescaled));  // the same multiplication, so bit for bit
+  CHECK_FALSE(torch::equal(clipped, start));
+  const std::vector<AdamW::Param> integers = {{"i", torch::zeros({2}, torch::kLong), false}};
+  REQUIRE_THROWS_WITH(AdamW(integers, config), Contains("parameter 'i' is Long, master weights must be floating point"));
+}
+
+TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs CUDA)", "[train][param-path]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: the fused path is checked on the GPU machine (bench/gpu_checks.sh test)");
+    return;
+  }
+  torch::manual_seed(5);
+  const auto options = torch::TensorOptions().device(torch::kCUDA);
+  const auto a = torch::randn({64, 32}, options), b = torch::randn({32}, options);
+  auto fa = a.clone(), fb = b.clone(), ra = a.clone(), rb = b.clone();
+  OptimizerConfig config;
+  AdamW fused({{"a", fa, true}, {"b", fb, false}}, config), reference({{"a", ra, true}, {"b", rb, false}}, config);
+  reference.set_fused(false);
+  CHECK(fused.fused() == blt::compat::kHasFusedAdamW);
+  const double lr = 1e-2;
+  const int steps = 4;
+  for (int s = 0; s < steps; ++s) {
+    const auto ga = torch::randn({64, 32}, options), gb = torch::randn({32}, options);
+    const auto clip = torch::full({}, 0.25, options.dtype(torch::kDouble));
+    fused.step(lr, {ga, gb}, clip);
+    reference.step(lr, {ga, gb}, clip);
+  }
+  // Gradients of order 1 keep sqrt(v) far above eps, so the paths differ only by the rounding of
+  // the same few float32 operations (lerp vs mul+add, one division): a few ulp of each update
+  // (|update| <= ~2 lr) and of each decayed value (|theta| < 6), per step.
+  const double tolerance = steps * (6.0 + 2 * lr) * 8 * std::ldexp(1.0, -24);
+  CHECK((fa - ra).abs().max().item<double>() <= tolerance);
+  CHECK((fb - rb).abs().max().item<double>() <= tolerance);
+  CHECK(torch::allclose(fused.state().at("exp_avg_sq.a"), reference.state().at("exp_avg_sq.a"), 1e-5, 0));
 }

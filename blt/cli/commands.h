@@ -19,6 +19,7 @@ int import_hf(const Args& args);
 int safetensors_info(const Args& args);
 int safetensors_copy(const Args& args);
 int train(const Args& args);
+int bench(const Args& args);
 int eval(const Args& args);
 int export_checkpoint(const Args& args);
 int generate(const Args& args);

@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"preprocess", "turn text, directories, JSON lines (optionally gzip'd) into byte shards", blt::cli::preprocess},
     {"data stats", "documents, bytes, byte entropy and script mix of shards", blt::cli::data_stats},
     {"train", "train a model (one process, or many under torchrun / scripts/launch.sh); resumes", blt::cli::train},
+    {"bench", "time a config's training steps: bytes/s, MFU, peak memory, time by phase", blt::cli::bench},
     {"eval", "bits per byte on held-out shards, under character noise; character-level tasks", blt::cli::eval},
     {"export", "write a checkpoint's model as one model directory (blt or Hugging Face format)", blt::cli::export_checkpoint},
     {"generate", "continue a prompt with a blt or byte_lm checkpoint (cached, incremental patching)", blt::cli::generate},

@@ -11,6 +11,11 @@
 
 #define BLT_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+#ifdef BLT_WITH_CUDA
+#define BLT_CUDA_BUILD 1
+#else
+#define BLT_CUDA_BUILD 0
+#endif
 
 namespace blt::compat {
 
@@ -69,6 +74,37 @@ inline int64_t peak_memory_bytes(int device) {
 #else
   (void)device;
   return 0;
+#endif
+}
+
+}  // namespace blt::compat
+
+// ---- fused AdamW -------------------------------------------------------------
+namespace blt::compat {
+
+// True where at::_fused_adamw_ runs on CUDA tensors: one multi-tensor kernel
+// that reads each parameter, gradient and both moments once per step.
+constexpr bool kHasFusedAdamW = BLT_TORCH_AT_LEAST(2, 1) && BLT_CUDA_BUILD;
+
+// One AdamW step over same-device, same-dtype lists: decoupled weight decay
+// (value *= 1 - lr wd), moments, bias corrections from `step` (a float32
+// tensor holding the step number, already counted), value -= lr / bias1 *
+// m / (sqrt(v) / sqrt(bias2) + eps). Gradients are divided by `grad_divisor`
+// (a float32 device scalar; the inverse of the clip factor) inside the kernel,
+// and nothing changes where `skip` (a float32 device scalar, or undefined) is
+// non-zero: the kernel reads both on the device.
+inline void fused_adamw(at::TensorList values, at::TensorList grads, at::TensorList exp_avgs,
+                        at::TensorList exp_avg_sqs, const torch::Tensor& step, double lr, double beta1, double beta2,
+                        double weight_decay, double eps, const torch::Tensor& grad_divisor,
+                        const torch::Tensor& skip) {
+#if BLT_TORCH_AT_LEAST(2, 1) && BLT_CUDA_BUILD
+  const std::vector<torch::Tensor> steps(values.size(), step);
+  at::_fused_adamw_(values, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, lr, beta1, beta2,
+                    weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false, grad_divisor, /*found_inf=*/skip);
+#else
+  (void)values, (void)grads, (void)exp_avgs, (void)exp_avg_sqs, (void)step, (void)lr, (void)beta1, (void)beta2;
+  (void)weight_decay, (void)eps, (void)grad_divisor, (void)skip;
+  TORCH_CHECK(false, "fused AdamW needs LibTorch >= 2.1 with CUDA");
 #endif
 }
 

@@ -1,5 +1,7 @@
 #include "blt/data/corpus_stats.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <map>
 

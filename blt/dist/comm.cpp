@@ -16,17 +16,17 @@ namespace blt::dist {
 Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout)
     : rank_(env.rank), world_size_(env.world_size), timeout_(timeout), device_(device) {
   if (world_size_ == 1) return;
-  // Joining waits for every rank: at the store (rank 0 serves it at MASTER_ADDR:MASTER_PORT)
-  // and in the backend's connection mesh. c10d reports a peer that never came only as
-  // "Socket Timeout" or a connect timeout; say what was awaited and which setting bounds it.
+  // Joining waits for every rank: at the store (rank 0 serves it at MASTER_ADDR:MASTER_PORT, or
+  // torchrun's agent does) and in the backend's connection mesh. c10d reports a peer that never came
+  // only as "Socket Timeout" or a connect timeout; say what was awaited and which setting bounds it.
   try {
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<uint16_t>(env.master_port);
-    store_options.isServer = env.rank == 0;
+    store_options.isServer = env.rank == 0 && !env.agent_store;
     store_options.numWorkers = env.world_size;
     store_options.timeout = timeout;
     store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
-    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("blt", store_);
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>(fmt::format("blt/attempt_{}", env.restart_count), store_);
     if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL
       auto options = c10d::ProcessGroupNCCL::Options::create();
@@ -61,7 +61,12 @@ Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milli
 
 void Comm::wait(const c10::intrusive_ptr<compat::CommWork>& work) {
   try {
-    if (!work->wait(timeout_)) fail("rank {}: a collective did not finish within {} s", rank_, timeout_.count() / 1000);
+    // NCCL: wait() without a timeout only makes the current stream wait for the
+    // collective (given a timeout, it blocks the host until the collective is
+    // done); the process group's watchdog still ends a collective that exceeds
+    // dist.timeout_s. Gloo's wait blocks the host either way.
+    const bool done = backend_name_ == "nccl" ? work->wait() : work->wait(timeout_);
+    if (!done) fail("rank {}: a collective did not finish within {} s", rank_, timeout_.count() / 1000);
   } catch (const blt::Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -178,7 +183,8 @@ void Comm::finish_all_gather(PendingGather& pending) {
 void Comm::barrier() {
   if (!distributed()) return;
   // A tiny all-reduce: unlike c10d's barrier it takes our timeout and needs no device guess.
-  auto t = torch::zeros({1}, device_);
+  // A host tensor, so that the copy back makes this thread wait (NCCL's wait does not).
+  auto t = torch::zeros({1});
   all_reduce_sum_(t);
 }
 

@@ -1,4 +1,4 @@
-// Where the parameters of one unit lie in the unit's flat fp32 space, and which
+// Where the parameters of one unit lie in the unit's flat space, and which
 // part of that space each rank owns. The space is the parameters flattened and
 // concatenated in order, zero-padded to a multiple of the world size; rank r
 // owns the contiguous chunk [r * shard_numel, (r + 1) * shard_numel). A chunk

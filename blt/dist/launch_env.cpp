@@ -1,6 +1,7 @@
 #include "blt/dist/launch_env.h"
 
 #include <cstdlib>
+#include <string>
 
 #include "blt/core/error.h"
 
@@ -36,6 +37,9 @@ LaunchEnv launch_env_from_environment() {
   }
   if (env.world_size > 1 && !has("MASTER_PORT")) fail("MASTER_PORT is not set (needed when WORLD_SIZE > 1)");
   env.master_port = int_var("MASTER_PORT", 29500, 1, 65535);
+  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  env.agent_store = agent && std::string(agent) == "True";
+  env.restart_count = int_var("TORCHELASTIC_RESTART_COUNT", 0, 0, 1 << 20);
   return env;
 }
 

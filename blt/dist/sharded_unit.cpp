@@ -9,11 +9,12 @@ namespace {
 
 FlatLayout layout_of(const ParamUnit& unit, const std::set<std::string>& decayed, int world_size) {
   std::vector<FlatEntry> entries;
+  const auto dtype = unit.params.front().second.scalar_type();
   for (const auto& [name, p] : unit.params) {
-    const auto first = unit.params.front().second.scalar_type();
-    if ((p.scalar_type() != torch::kFloat && p.scalar_type() != torch::kDouble) || p.scalar_type() != first)
-      fail("sharding: parameter '{}' is {}, but a unit's master weights must be all fp32 (or all fp64)", name,
-           c10::toString(p.scalar_type()));
+    if (!p.is_floating_point() || p.scalar_type() != dtype)
+      fail("sharding: parameter '{}' of unit {} is {}; a unit's parameters share one floating-point dtype ({}), "
+           "which is also its master weights'",
+           name, unit.name, c10::toString(p.scalar_type()), c10::toString(dtype));
     entries.push_back({name, p.sizes().vec(), decayed.count(name) > 0});
   }
   return FlatLayout(std::move(entries), world_size);
@@ -39,9 +40,9 @@ void allocate_storage(const torch::Tensor& t) {
 
 }  // namespace
 
-ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm)
+ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm, bool kept_whole)
     : name_(unit.name), layout_(layout_of(unit, decayed, comm.world_size())), pieces_(layout_.pieces(comm.rank())),
-      comm_(comm) {
+      comm_(comm), aliased_(kept_whole && !comm.distributed()) {
   torch::NoGradGuard no_grad;
   for (const auto& named : unit.params) params_.push_back(named.second);
   full_ = torch::zeros({layout_.padded_numel()}, params_.front().options());
@@ -51,12 +52,23 @@ ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& dec
     view.copy_(params_[i].reshape({-1}));
     params_[i].set_data(view.view(e.shape));
   }
-  master_ = full_.narrow(0, comm.rank() * layout_.shard_numel(), layout_.shard_numel()).clone();
+  const auto chunk = full_.narrow(0, comm.rank() * layout_.shard_numel(), layout_.shard_numel());
+  master_ = aliased_ ? chunk : chunk.clone();
   grad_ = torch::zeros_like(master_);
 }
 
 void ShardedUnit::reduce_scatter_grads() {
   torch::NoGradGuard no_grad;
+  if (!comm_.distributed()) {  // the chunk is the whole space: no flat buffer, no collective
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      auto& p = params_[i];
+      if (!p.grad().defined()) continue;
+      const auto& e = layout_.entries()[i];
+      grad_.narrow(0, e.offset, e.numel).add_(p.grad().reshape({-1}));
+      p.mutable_grad() = torch::Tensor();
+    }
+    return;
+  }
   auto flat = torch::zeros({layout_.padded_numel()}, master_.options());
   for (std::size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i];
@@ -75,6 +87,7 @@ bool ShardedUnit::has_param_grads() const {
 }
 
 void ShardedUnit::gather() {
+  if (aliased_) return;  // the parameters are the master
   torch::NoGradGuard no_grad;
   start_gather();
   if (pending_) {
@@ -94,6 +107,7 @@ void ShardedUnit::start_gather() {
 }
 
 void ShardedUnit::release() {
+  if (aliased_) fail("sharding: unit {} keeps its parameters as its master and cannot release them", name_);
   if (pending_) gather();  // memory still being written to cannot be freed
   if (!gathered_) return;
   free_storage(full_);

@@ -1,8 +1,8 @@
 // One unit's parameters sharded over the ranks (zero2, fsdp). The unit's flat
 // space (FlatLayout) is one tensor whose views are the model's parameters (the
 // modules keep their tensors; their data now lives there). This rank keeps the
-// fp32 master copy of its chunk of that space; gradients arrive as this rank's
-// chunk of their sum over ranks (reduce-scatter), and the chunks of every rank
+// master copy of its chunk of that space (in the parameters' dtype); gradients
+// arrive as this rank's chunk of their sum over ranks (reduce-scatter), and the chunks of every rank
 // are all-gathered back into the flat tensor. release() frees the flat tensor's
 // memory in place, so that tensors autograd saved from the parameters free it
 // too, and gather() refills that same memory (as PyTorch's FSDP does).
@@ -23,8 +23,11 @@ namespace blt::dist {
 class ShardedUnit {
  public:
   // Takes the master chunk from the parameters' current values; `decayed` names
-  // the parameters that get weight decay. The unit starts gathered.
-  ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm);
+  // the parameters that get weight decay. The unit starts gathered. A unit
+  // `kept_whole` (zero2: never released) in a job of one process has no copy:
+  // its master chunk is the flat tensor itself (the master dtype is the
+  // parameters'), and gather() has nothing to do.
+  ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm, bool kept_whole);
 
   const std::string& name() const { return name_; }
   const FlatLayout& layout() const { return layout_; }
@@ -59,6 +62,7 @@ class ShardedUnit {
   Comm& comm_;
   torch::Tensor full_;  // the flat space; params_ are views of it
   torch::Tensor master_, grad_;
+  bool aliased_;  // master_ is full_ (one process, kept whole)
   bool gathered_ = true;
   std::optional<Comm::PendingGather> pending_;  // begun by start_gather()
 };

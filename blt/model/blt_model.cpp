@@ -1,5 +1,7 @@
 #include "blt/model/blt_model.h"
 
+#include <fmt/ranges.h>  // shapes in messages
+
 #include "blt/core/error.h"
 #include "blt/model/hash_ngram.h"
 #include "blt/model/patch_ids.h"

@@ -1,15 +1,21 @@
 #include "blt/train/adamw.h"
 
 #include <cmath>
+#include <tuple>
+
+#include <fmt/ranges.h>  // shapes in messages
 
 #include "blt/core/error.h"
+#include "blt/core/torch_compat.h"
 
 namespace blt::train {
 
-AdamW::AdamW(std::vector<Param> params, const OptimizerConfig& config) : params_(std::move(params)), config_(config) {
+AdamW::AdamW(std::vector<Param> params, const OptimizerConfig& config)
+    : params_(std::move(params)), config_(config), fused_(compat::kHasFusedAdamW) {
   for (const auto& p : params_) {
-    if (p.value.scalar_type() != torch::kFloat && p.value.scalar_type() != torch::kDouble)
-      fail("AdamW: parameter '{}' is {}, but master weights must be fp32 (or fp64)", p.name,
+    fused_ = fused_ && p.value.is_cuda();  // CPU keeps the reference path in every LibTorch
+    if (!p.value.is_floating_point())
+      fail("AdamW: parameter '{}' is {}, master weights must be floating point", p.name,
            c10::toString(p.value.scalar_type()));
     exp_avg_.push_back(torch::zeros_like(p.value));
     exp_avg_sq_.push_back(torch::zeros_like(p.value));
@@ -22,10 +28,18 @@ void AdamW::step(double lr) {
   step(lr, grads);
 }
 
-void AdamW::step(double lr, const std::vector<torch::Tensor>& grads) {
+void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip,
+                 const torch::Tensor& skip) {
   if (grads.size() != params_.size()) fail("AdamW: {} gradients for {} parameters", grads.size(), params_.size());
   torch::NoGradGuard no_grad;
   ++steps_;
+  if (fused_)
+    fused_step(lr, grads, clip, skip);
+  else if (!skip.defined() || !skip.item<bool>())
+    reference_step(lr, grads, clip);
+}
+
+void AdamW::reference_step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip) {
   const double b1 = config_.beta1, b2 = config_.beta2;
   const double bias1 = 1.0 - std::pow(b1, double(steps_));
   const double bias2 = 1.0 - std::pow(b2, double(steps_));
@@ -33,13 +47,41 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads) {
   const double bias2_sqrt = std::sqrt(bias2);
   for (std::size_t i = 0; i < params_.size(); ++i) {
     auto& value = params_[i].value;
-    const auto& grad = grads[i];
-    if (!grad.defined()) continue;
+    if (!grads[i].defined()) continue;
+    const auto grad = clip.defined() ? grads[i] * clip : grads[i];
     if (params_[i].decay && config_.weight_decay > 0) value.mul_(1.0 - lr * config_.weight_decay);
     exp_avg_[i].mul_(b1).add_(grad, 1.0 - b1);
     exp_avg_sq_[i].mul_(b2).addcmul_(grad, grad, 1.0 - b2);
     const auto denom = (exp_avg_sq_[i].sqrt() / bias2_sqrt).add_(config_.eps);
     value.addcdiv_(exp_avg_[i], denom, -step_size);
+  }
+}
+
+void AdamW::fused_step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip,
+                       const torch::Tensor& skip) {
+  // The kernel takes one weight decay and one device and dtype per call.
+  std::map<std::tuple<bool, std::string, int>, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!grads[i].defined()) continue;
+    const auto& v = params_[i].value;
+    groups[{params_[i].decay, v.device().str(), static_cast<int>(v.scalar_type())}].push_back(i);
+  }
+  for (const auto& [key, members] : groups) {
+    const auto& like = params_[members.front()].value;
+    std::vector<torch::Tensor> values, gs, ms, vs;
+    for (const auto i : members) {
+      values.push_back(params_[i].value);
+      gs.push_back(grads[i]);
+      ms.push_back(exp_avg_[i]);
+      vs.push_back(exp_avg_sq_[i]);
+    }
+    const auto f32 = like.options().dtype(torch::kFloat);
+    const auto step = torch::full({}, double(steps_), f32);
+    // The kernel divides each gradient by its scale: 1 / clip multiplies it by clip.
+    const auto divisor = clip.defined() ? clip.to(f32).reciprocal() : torch::ones({}, f32);
+    const auto found_inf = skip.defined() ? skip.to(f32) : torch::Tensor();
+    compat::fused_adamw(values, gs, ms, vs, step, lr, config_.beta1, config_.beta2,
+                        std::get<0>(key) ? config_.weight_decay : 0.0, config_.eps, divisor, found_inf);
   }
 }
 

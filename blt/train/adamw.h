@@ -1,8 +1,14 @@
-// AdamW with decoupled weight decay, over a named list of fp32 tensors.
+// AdamW with decoupled weight decay, over a named list of master tensors.
 //
 // Our own rather than torch::optim::AdamW: the same arithmetic must run on
 // whole parameters (one process, ddp) and on flat shards of them (zero2, fsdp),
 // and its state must save under stable names to safetensors checkpoints.
+//
+// Two paths, one arithmetic: on CUDA with LibTorch >= 2.1 one multi-tensor
+// kernel per group of parameters (at::_fused_adamw_, compat::fused_adamw), which
+// reads every value, gradient and moment once; elsewhere (CPU, LibTorch 1.13)
+// the reference loop of tensor ops below. The master dtype is the parameters'
+// own (fp32, or fp64 for a double model); moments take it too.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -19,7 +25,7 @@ class AdamW {
  public:
   struct Param {
     std::string name;
-    torch::Tensor value;  // fp32, updated in place from value.grad()
+    torch::Tensor value;  // floating point master weights, updated in place
     bool decay;           // weight decay applies (matrices, embeddings) or not (norm scales)
   };
 
@@ -29,8 +35,17 @@ class AdamW {
   // without a gradient are skipped.
   void step(double lr);
   // The same update with the gradients given: grads[i] belongs to params()[i]
-  // (sharded strategies keep gradients of flat shards outside autograd).
-  void step(double lr, const std::vector<torch::Tensor>& grads);
+  // (sharded strategies keep gradients of flat shards outside autograd), each
+  // multiplied by `clip` (a scalar tensor on the parameters' device, e.g. the
+  // clip factor; undefined = 1). Where `skip` (a bool scalar on that device) is
+  // true, values and moments stay as they are. The fused path reads neither on
+  // the host; the reference path reads `skip` (free on the CPU it is for).
+  // steps() counts calls, skipped or not.
+  void step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip = {},
+            const torch::Tensor& skip = {});
+  // Forces the reference path (tests compare it with the fused one).
+  void set_fused(bool fused) { fused_ = fused; }
+  bool fused() const { return fused_; }
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }  // when restoring state saved piecewise
   const std::vector<Param>& params() const { return params_; }
@@ -41,10 +56,15 @@ class AdamW {
   void load_state(const std::map<std::string, torch::Tensor>& state, const std::string& source);
 
  private:
+  void reference_step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip);
+  void fused_step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip,
+                  const torch::Tensor& skip);
+
   std::vector<Param> params_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;
   OptimizerConfig config_;
   int64_t steps_ = 0;
+  bool fused_;
 };
 
 }  // namespace blt::train

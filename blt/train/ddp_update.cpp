@@ -28,18 +28,13 @@ DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const O
   optimizer_ = std::make_unique<AdamW>(std::move(params), config);
 }
 
-double DdpUpdate::step(double lr, double max_norm) {
+torch::Tensor DdpUpdate::step(double lr, double max_norm) {
   grad_sync_.all_reduce_grads();
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> squares;
-  for (const auto& p : params_)
-    if (p.grad().defined()) squares.push_back(p.grad().to(torch::kDouble).pow(2).sum());
-  const double norm = squares.empty() ? 0.0 : torch::stack(squares).sum().sqrt().item<double>();
-  const double factor = clip_factor(norm, max_norm);
-  if (factor != 1.0)
-    for (const auto& p : params_)
-      if (p.grad().defined()) p.grad().mul_(factor);
-  optimizer_->step(lr);
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params_) grads.push_back(p.grad());
+  const auto norm = squared_norm(grads, params_.front().device()).sqrt();
+  apply_update(lr, grads, norm, max_norm);
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
   return norm;
 }

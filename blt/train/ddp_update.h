@@ -12,7 +12,7 @@ namespace blt::train {
 class DdpUpdate : public ParamUpdate {
  public:
   DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config);
-  double step(double lr, double max_norm) override;
+  torch::Tensor step(double lr, double max_norm) override;
 
  private:
   DdpUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const OptimizerConfig& config);

@@ -52,14 +52,30 @@ ParamShapes shapes_of(const std::vector<AdamW::Param>& params) {
   return out;
 }
 
-double clip_factor(double norm, double max_norm) {
-  // Every rank holds the same global norm, so every rank stops here, before AdamW
-  // turns a NaN or infinite gradient into parameters (and then a checkpoint).
-  if (!std::isfinite(norm))
-    fail("the global gradient norm is {} (not finite); stopped before the update, nothing of this step saved: "
-         "lower train.optimizer.lr or check the data",
-         norm);
-  return max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
+torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;  // per tensor in its own dtype; their squares summed in float64
+  for (const auto& g : grads)
+    if (g.defined()) norms.push_back(g.norm().to(torch::kDouble));
+  if (norms.empty()) return torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  return torch::stack(norms).square().sum();
+}
+
+void ParamUpdate::apply_update(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& norm,
+                               double max_norm) {
+  if (!nonfinite_step_.defined()) nonfinite_step_ = torch::zeros({}, norm.options().dtype(torch::kLong));
+  const auto newly = torch::isfinite(norm).logical_not().logical_and(nonfinite_step_ == 0);
+  nonfinite_step_.masked_fill_(newly, optimizer_->steps() + 1);
+  optimizer_->step(lr, grads, clip_factor(norm, max_norm), nonfinite_step_ != 0);
+}
+
+int64_t ParamUpdate::first_nonfinite_step() const {
+  return nonfinite_step_.defined() ? nonfinite_step_.item<int64_t>() : 0;
+}
+
+torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm) {
+  if (max_norm <= 0) return {};
+  return torch::where(norm > max_norm, max_norm / (norm + 1e-6), torch::ones_like(norm));
 }
 
 std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, dist::Comm& comm,

@@ -31,8 +31,17 @@ class ParamUpdate {
   virtual void release_params() {}
   // After backward: sums the gradients over ranks, scales them down to `max_norm`
   // when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and
-  // clears them. Returns the global norm before clipping.
-  virtual double step(double lr, double max_norm) = 0;
+  // clears them. Returns the global norm before clipping as a float64 scalar
+  // tensor on the parameters' device, without waiting for it: reading it
+  // (.item()) waits for the step to finish, so callers do that only where they
+  // log it. A non-finite norm halts the updates (first_nonfinite_step).
+  virtual torch::Tensor step(double lr, double max_norm) = 0;
+  // The first step (counted from 1 like the optimizer's steps) whose global
+  // gradient norm was not finite, or 0. That step's update and every later one
+  // are skipped on the device, so the parameters stay those of the step before:
+  // a caller reads this (which waits for the device) before it logs, evaluates
+  // or saves, and stops. Every rank holds the same global norm, so all agree.
+  int64_t first_nonfinite_step() const;
 
   // Every rank writes its shard into `dir`; the main rank also writes the manifest.
   void save(const std::string& dir);
@@ -53,6 +62,10 @@ class ParamUpdate {
   virtual std::vector<SliceSpec> loaded_slices() const = 0;  // what this rank needs back
   // Called after load() filled the optimizer parameters and state.
   virtual void after_load() {}
+  // AdamW at `lr` on `grads` (one per optimizer parameter), scaled down to
+  // `max_norm` by their global L2 `norm`, unless this step's or an earlier
+  // step's norm was not finite. Neither test waits for the device.
+  void apply_update(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& norm, double max_norm);
 
   dist::Comm& comm_;
   ParamShapes shapes_;  // of the model's parameters, in module order
@@ -60,15 +73,20 @@ class ParamUpdate {
 
  private:
   std::vector<ParamSlice> slices(const std::vector<SliceSpec>& specs) const;
+
+  torch::Tensor nonfinite_step_;  // int64 scalar beside the norm; 0 while every norm was finite
 };
 
 // The model's parameters in module order, decay flags from model::parameter_groups.
 std::vector<AdamW::Param> model_params(const model::CausalLM& model);
 ParamShapes shapes_of(const std::vector<AdamW::Param>& params);
 
-// The factor that brings a gradient of L2 norm `norm` down to `max_norm` (1 when within it, or max_norm = 0);
-// a non-finite norm is an error.
-double clip_factor(double norm, double max_norm);
+// The sum of the squared L2 norms of the defined `grads` (float64 scalar on `device`).
+torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch::Device& device);
+// The factor that brings gradients of global L2 norm `norm` (a scalar tensor) down to
+// `max_norm`: max_norm / (norm + 1e-6) above it, 1 within it; undefined (no clipping) when
+// max_norm is 0. Computed on norm's device: no host synchronisation.
+torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm);
 
 // The strategy named by dist.strategy, over `model`'s parameters (made equal to rank 0's first).
 std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, dist::Comm& comm,

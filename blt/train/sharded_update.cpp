@@ -1,6 +1,5 @@
 #include "blt/train/sharded_update.h"
 
-#include <cmath>
 #include <set>
 
 #include "blt/core/error.h"
@@ -24,7 +23,7 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> p
   const auto modules = model.named_modules("", /*include_self=*/false);
   std::vector<AdamW::Param> chunk_params;
   for (const auto& unit : dist::split_into_units(named)) {
-    units_.push_back(std::make_unique<dist::ShardedUnit>(unit, decayed, comm));
+    units_.push_back(std::make_unique<dist::ShardedUnit>(unit, decayed, comm, /*kept_whole=*/!fsdp_));
     auto& u = *units_.back();
     for (const auto& piece : u.pieces()) {
       const auto& entry = u.layout().entries()[piece.entry];
@@ -75,27 +74,23 @@ void ShardedUpdate::release_params() {
   for (auto& u : units_) u->release();
 }
 
-double ShardedUpdate::step(double lr, double max_norm) {
+torch::Tensor ShardedUpdate::step(double lr, double max_norm) {
   torch::NoGradGuard no_grad;
-  double local_squares = 0;
+  std::vector<torch::Tensor> chunks;
   for (std::size_t i = 0; i < units_.size(); ++i) {
     auto& u = *units_[i];
     if (!reduced_in_backward_[i])
       u.reduce_scatter_grads();
     else if (u.has_param_grads())  // autograd ran a gradient into the block after its hook had passed it on
       fail("fsdp: unit {} has parameter gradients left after backward", u.name());
-    local_squares += u.grad().to(torch::kDouble).pow(2).sum().item<double>();
+    chunks.push_back(u.grad());
   }
-  auto squares = torch::tensor({local_squares}, torch::kDouble);
+  auto squares = squared_norm(chunks, chunks.front().device());  // padding is zero
   comm_.all_reduce_sum_(squares);
-  const double norm = std::sqrt(squares.item<double>());
-  const double factor = clip_factor(norm, max_norm);
+  const auto norm = squares.sqrt();
   std::vector<torch::Tensor> grads;
-  for (const auto& s : segments_) {
-    auto g = units_[s.unit]->grad().narrow(0, s.piece.shard_offset, s.piece.count);
-    grads.push_back(factor == 1.0 ? g : g * factor);
-  }
-  optimizer_->step(lr, grads);
+  for (const auto& s : segments_) grads.push_back(units_[s.unit]->grad().narrow(0, s.piece.shard_offset, s.piece.count));
+  apply_update(lr, grads, norm, max_norm);
   for (auto& u : units_) u->zero_grad();
   chunks_changed();
   return norm;

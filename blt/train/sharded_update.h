@@ -28,7 +28,7 @@ class ShardedUpdate : public ParamUpdate {
   void prepare_forward() override;
   void gather_params() override;
   void release_params() override;
-  double step(double lr, double max_norm) override;
+  torch::Tensor step(double lr, double max_norm) override;
 
  private:
   // Where optimizer parameter i lives: a piece of unit `unit`'s chunk.

@@ -34,6 +34,9 @@ namespace {
 constexpr const char* kRngFile = "rng.safetensors";
 constexpr const char* kTrainerStateFile = "trainer.json";
 
+// This rank's device, made the current one before anything allocates or
+// communicates: GPU LOCAL_RANK of the visible ones (with CUDA_VISIBLE_DEVICES
+// narrowed to one GPU per rank, that GPU).
 torch::Device pick_device(const std::string& wanted, int local_rank) {
   const bool cuda = torch::cuda::is_available();
   if (wanted == "cuda" && !cuda) fail("train.device is cuda, but no CUDA device is available");
@@ -111,7 +114,7 @@ struct Counters {
 
 class Run {
  public:
-  Run(const RunConfig& config, const dist::LaunchEnv& env);
+  Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options);
   TrainOutcome go();
 
  private:
@@ -120,7 +123,13 @@ class Run {
   EvalResult run_eval(int64_t max_batches);
   void log_eval(const EvalResult& r);
 
+  // Marks a phase's end on the step timer, if there is one.
+  void end(Phase phase) {
+    if (options_.timer) options_.timer->end(phase);
+  }
+
   RunConfig config_;
+  TrainOptions options_;
   torch::Device device_;
   dist::Comm comm_;
   std::unique_ptr<RunDirLock> out_dir_lock_;  // held by the main rank while the run lives
@@ -137,8 +146,9 @@ class Run {
   int64_t total_steps_ = 0;
 };
 
-Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
+Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options)
     : config_(with_absolute_entropy_model(config)),
+      options_(options),
       device_(pick_device(config.train.device, env.local_rank)),
       comm_(env.world_size > 1 ? dist::Comm(env, device_, std::chrono::seconds(config.dist.timeout_s)) : dist::Comm()),
       bf16_(use_bf16(config.train.precision, device_)),
@@ -287,23 +297,28 @@ TrainOutcome Run::go() {
                                     t.optimizer.min_lr_ratio);
     LossSums sums;
     double patches = 0;
+    if (options_.timer) options_.timer->begin_step();
     update_->prepare_forward();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
       const auto batch = prepare_batch(loader_->next()->tokens, patcher_.get(), device_);
+      end(Phase::Data);
       torch::Tensor logits;
       {
         compat::CudaAutocast autocast(bf16_, at::kBFloat16);
         logits = model_->forward(batch.input);
       }
       auto loss = token_loss(logits, batch.targets);
+      end(Phase::Forward);
       (loss.loss_sum / targets_per_step).backward();
+      end(Phase::Backward);
       sums.add(loss.sums);
       patches += batch.real_patches;
     }
     // Global numbers of this step (a handful of doubles: cheap next to the step
     // itself), summed before the update so that a non-finite loss stops the run
-    // with the parameters of the last good step; a non-finite gradient norm
-    // stops it inside the update, before AdamW applies it (clip_factor).
+    // with the parameters of the last good step. A non-finite gradient norm halts
+    // the updates on the device instead (ParamUpdate::first_nonfinite_step), and
+    // the run stops at its next log, evaluation or checkpoint, before any of them.
     auto totals = torch::tensor({sums.nats, sums.targets, sums.text_nats, sums.bytes, patches}, torch::kDouble);
     comm_.all_reduce_sum_(totals);
     const auto* g = totals.data_ptr<double>();
@@ -313,7 +328,8 @@ TrainOutcome Run::go() {
       fail("step {}: the training loss is {} (not finite); stopped before the update, nothing of this step saved: "
            "lower train.optimizer.lr or check the data",
            counters_.step + 1, sums.mean_loss());
-    const double grad_norm = update_->step(lr, t.optimizer.grad_clip);
+    const auto grad_norm = update_->step(lr, t.optimizer.grad_clip);  // on the device: read where it is logged
+    end(Phase::Update);
     const double sequences = double(world * t.grad_accum * config_.data.batch_size);
     const double step_flops = total(sequence_flops(config_.model, config_.data.seq_len, patches / sequences, true)) * sequences;
     ++counters_.step;
@@ -321,10 +337,22 @@ TrainOutcome Run::go() {
     counters_.bytes += sums.bytes;
     counters_.patches += patches;
     window_flops += step_flops, window_bytes += sums.bytes, window_patches += patches, ++window_steps;
+    if (options_.timer) options_.timer->end_step(sums.bytes, patches, step_flops);
     outcome.last_loss = sums.mean_loss();
 
     const bool last = counters_.step == total_steps_;
-    if (counters_.step % t.log_every == 0 || last) {
+    const bool log_now = counters_.step % t.log_every == 0 || last;
+    const bool eval_now = valid_corpus_ && t.eval_every > 0 && counters_.step % t.eval_every == 0 && !last;
+    const bool save_now = t.checkpoint_every > 0 && (counters_.step % t.checkpoint_every == 0 || last);
+    if (log_now || eval_now || save_now) {
+      if (const int64_t bad = update_->first_nonfinite_step(); bad > 0)
+        fail("the global gradient norm of optimizer step {} is not finite; that update and every later one were "
+             "skipped, so the parameters are those of the step before, and nothing since was saved: lower "
+             "train.optimizer.lr or check the data",
+             bad);
+    }
+    if (log_now) {
+      const double norm = grad_norm.item<double>();
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
       counters_.seconds += seconds;
       const double flops_per_s = window_flops / seconds;
@@ -338,11 +366,11 @@ TrainOutcome Run::go() {
       const double peak_gib = device_.is_cuda() ? double(compat::peak_memory_bytes(device_.index())) / (1 << 30) : 0.0;
       if (device_.is_cuda()) utilisation += fmt::format(" | mem {:.1f} GiB", peak_gib);
       spdlog::info("step {}/{} | loss {:.4f} | bpb {:.4f} | lr {:.3e} | gnorm {:.3f} | {} | {} | ETA {}", counters_.step,
-                   total_steps_, sums.mean_loss(), sums.bits_per_byte(), lr, grad_norm, speed, utilisation,
+                   total_steps_, sums.mean_loss(), sums.bits_per_byte(), lr, norm, speed, utilisation,
                    human_duration(eta));
       nlohmann::json record = {{"step", counters_.step},       {"loss", sums.mean_loss()},
                                {"bpb", sums.bits_per_byte()},  {"lr", lr},
-                               {"grad_norm", grad_norm},       {"bytes_per_s", window_bytes / seconds},
+                               {"grad_norm", norm},       {"bytes_per_s", window_bytes / seconds},
                                {"flops_per_s", flops_per_s},   {"flops_total", counters_.flops},
                                {"bytes_total", counters_.bytes}, {"elapsed_s", counters_.seconds}};
       if (window_patches > 0) {
@@ -356,13 +384,12 @@ TrainOutcome Run::go() {
       window_flops = window_bytes = window_patches = 0;
       window_steps = 0;
     }
-    if (valid_corpus_ && t.eval_every > 0 && counters_.step % t.eval_every == 0 && !last)
-      log_eval(run_eval(t.eval_batches));
-    if (t.checkpoint_every > 0 && (counters_.step % t.checkpoint_every == 0 || last)) save_checkpoint();
+    if (eval_now) log_eval(run_eval(t.eval_batches));
+    if (save_now) save_checkpoint();
   }
   outcome.steps = counters_.step;
   update_->gather_params();
-  if (comm_.is_main()) {  // the final model, at a stable path (e.g. for model.patching.entropy_model)
+  if (comm_.is_main() && options_.save_final_model) {  // at a stable path (e.g. for model.patching.entropy_model)
     const std::string final_dir = config_.train.out_dir + "/model";
     fs::remove_all(final_dir + ".tmp");
     model::save_model_checkpoint(final_dir + ".tmp", *model_);
@@ -381,8 +408,8 @@ TrainOutcome Run::go() {
 
 }  // namespace
 
-TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env) {
-  Run run(config, env);
+TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options) {
+  Run run(config, env, options);
   return run.go();
 }
 

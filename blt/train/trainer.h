@@ -12,6 +12,7 @@
 #include "blt/config/run_config.h"
 #include "blt/dist/launch_env.h"
 #include "blt/train/evaluate.h"
+#include "blt/train/step_timer.h"
 
 namespace blt::train {
 
@@ -21,6 +22,12 @@ struct TrainOutcome {
   std::optional<EvalResult> valid;  // final validation, if a validation set is configured
 };
 
-TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env);
+// What `blt bench` changes about a run; `blt train` uses the defaults.
+struct TrainOptions {
+  StepTimer* timer = nullptr;    // marks every step's phases when set
+  bool save_final_model = true;  // OUT/model at the end
+};
+
+TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options = {});
 
 }  // namespace blt::train
