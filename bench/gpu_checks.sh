@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies
-#                                              train1b trainsmall bench benchsmall generate multigpu scaling; the last two need 2 GPUs: nvidia-h200-x2)
+#   bash bench/gpu_checks.sh STAGE...
+# stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
+#         benchsmall trace generate multigpu scaling (the last two need 2 GPUs: nvidia-h200-x2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -72,6 +73,10 @@ for s in "$@"; do
       corpus
       stage bench-1b 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-1b-gpu.yaml --shape blt-1b \
         --set "${data[1]:-data.train=data/shards/english/train}" ;;
+    trace)  # where a blt-1b step's GPU time goes, summed by kernel and kind of work (docs/perf.md)
+      corpus
+      stage trace-1b 300 "$blt" bench configs/blt-1b-gpu.yaml --steps 2 --warmup 2 --trace /tmp/blt-trace-1b.json \
+        "${data[@]}" && TAIL=70 stage trace-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-1b.json --top 40 ;;
     benchsmall)
       corpus
       stage bench-small 300 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-small-gpu.yaml --shape small \
@@ -81,7 +86,10 @@ for s in "$@"; do
       # chosen, entropy threshold set for ~4.5-byte patches on the prompt: transformers' BltForCausalLM.generate
       # (its patcher: the entropy-100m shapes), then blt's cached path (bench_generate: entropy-100m as patcher).
       for dt in bf16 fp32; do
-        stage gen-hf-$dt 300 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype $dt --device cuda --new-bytes 256
+        stage gen-hf-$dt 300 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype $dt --device cuda \
+          --new-bytes 256 --repeats 1 ||
+          stage gen-hf-$dt-nocache 300 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype $dt --device cuda \
+            --new-bytes 256 --repeats 1 --no-cache
         stage gen-blt-$dt 300 build-gpu/bin/bench_generate --config configs/model/blt-1b.yaml \
           --entropy-config configs/model/entropy-100m.yaml --device cuda --dtype $dt --bytes 256
       done ;;

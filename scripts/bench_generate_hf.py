@@ -104,13 +104,26 @@ def main():
         model.to(torch.bfloat16)
     n = args.new_bytes
     kwargs = dict(max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
-    # BltConfig has no top-level num_hidden_layers, so generate() cannot size a cache from it
-    # (transformers 5.x: AttributeError); a DynamicCache given explicitly grows per layer instead.
+    # BltModel.forward builds its cross-attention cache with DynamicCache(config=BltConfig), which
+    # reads config.num_hidden_layers; BltConfig has none (transformers 5.17: AttributeError inside
+    # generate). The cache holds the local decoder's layers: give the config that count. Greedy
+    # output with the cache must equal output without it; checked below on the first bytes.
     # --no-cache measures generate() re-running the whole prefix for every byte.
-    from transformers import DynamicCache
+    for cfg in {id(model.config): model.config, id(model.model.config): model.model.config}.values():
+        if not hasattr(cfg, "num_hidden_layers"):
+            cfg.num_hidden_layers = cfg.decoder_config.num_hidden_layers
+    if not args.no_cache:
+        check = dict(kwargs, max_new_tokens=16, min_new_tokens=16)
+        with torch.no_grad():
+            cached = model.generate(ids, **check)
+            uncached = model.generate(ids, **check, use_cache=False)
+        same = torch.equal(cached, uncached)
+        print(f"cached generate == uncached on the first 16 bytes: {same}")
+        if not same:
+            raise SystemExit("BltForCausalLM.generate with its cache differs from without: timing it would mislead")
 
     def cache_kwargs():
-        return dict(use_cache=False) if args.no_cache else dict(past_key_values=DynamicCache())
+        return dict(use_cache=False) if args.no_cache else {}
 
     best = None
     for run in range(args.repeats + 1):

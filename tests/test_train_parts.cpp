@@ -153,7 +153,8 @@ TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs 
   for (int s = 0; s < steps; ++s) {
     const auto ga = torch::randn({64, 32}, options), gb = torch::randn({32}, options);
     const auto clip = torch::full({}, 0.25, options.dtype(torch::kDouble));
-    fused.step(lr, {ga, gb}, clip);
+    // Copies: with a clip factor the fused kernel writes the unscaled gradients back into its inputs.
+    fused.step(lr, {ga.clone(), gb.clone()}, clip);
     reference.step(lr, {ga, gb}, clip);
   }
   // Gradients of order 1 keep sqrt(v) far above eps, so the paths differ only by the rounding of
@@ -163,4 +164,14 @@ TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs 
   CHECK((fa - ra).abs().max().item<double>() <= tolerance);
   CHECK((fb - rb).abs().max().item<double>() <= tolerance);
   CHECK(torch::allclose(fused.state().at("exp_avg_sq.a"), reference.state().at("exp_avg_sq.a"), 1e-5, 0));
+  // A true skip flag (a non-finite gradient norm) leaves values and moments exactly as they were,
+  // in both paths; the gradients here are NaN, as they would be then. No clip tensor: undefined.
+  const auto skip = torch::ones({}, options.dtype(torch::kBool));
+  const auto nan_a = torch::full({64, 32}, NAN, options), nan_b = torch::full({32}, NAN, options);
+  const auto fa0 = fa.clone(), ra0 = ra.clone(), m0 = fused.state().at("exp_avg.a").clone();
+  fused.step(lr, {nan_a, nan_b}, {}, skip);
+  reference.step(lr, {nan_a, nan_b}, {}, skip);
+  CHECK(torch::equal(fa, fa0));
+  CHECK(torch::equal(ra, ra0));
+  CHECK(torch::equal(fused.state().at("exp_avg.a"), m0));
 }

@@ -42,7 +42,7 @@ std::string make_temp_run_dir() {
 }  // namespace
 
 int bench(const Args& args) {
-  std::string path, out_dir, json_path;
+  std::string path, out_dir, json_path, trace_path;
   std::vector<std::string> overrides;
   int64_t steps = 10, warmup = 3;
   ArgParser parser("bench",
@@ -54,10 +54,14 @@ int bench(const Args& args) {
       .option("steps", "timed steps (default 10)", &steps)
       .option("warmup", "untimed steps first (default 3)", &warmup)
       .option("out", "run directory (default: a new temporary one, removed afterwards)", &out_dir)
-      .option("json", "also write the results to this file", &json_path);
+      .option("json", "also write the results to this file", &json_path)
+      .option("trace", "after the timed steps, one more step traced (ops and CUDA kernels) to this Chrome "
+              "trace file; scripts/trace_summary.py sums it by kernel (LibTorch >= 2.0 with CUDA)", &trace_path);
   if (!parser.parse(args)) return 0;
   if (steps < 1) fail("--steps must be at least 1, got {}", steps);
   if (warmup < 0) fail("--warmup must be >= 0, got {}", warmup);
+  if (!trace_path.empty() && !compat::kHasKernelTrace)
+    fail("--trace needs a blt built against LibTorch >= 2.0 with CUDA (this one: LibTorch {})", TORCH_VERSION);
   const auto env = dist::launch_env_from_environment();
   if (env.world_size > 1 && out_dir.empty())
     fail("bench: with {} ranks give --out DIR (the ranks must agree on the run directory)", env.world_size);
@@ -65,11 +69,12 @@ int bench(const Args& args) {
   auto config = load_run_config(path, overrides);
   const bool temporary = out_dir.empty();
   config.train.out_dir = temporary ? make_temp_run_dir() : out_dir;
-  config.train.steps = warmup + steps;
+  const bool trace = !trace_path.empty();
+  config.train.steps = warmup + steps + (trace ? 1 : 0);
   config.train.flop_budget = 0;
   config.train.eval_every = 0;
   config.train.checkpoint_every = 0;
-  config.train.log_every = warmup + steps;
+  config.train.log_every = config.train.steps;
   config.data.valid.clear();
 
   const bool cuda = config.train.device != "cpu" && torch::cuda::is_available();
@@ -78,8 +83,17 @@ int bench(const Args& args) {
   train::TrainOptions options;
   options.timer = &timer;
   options.save_final_model = false;
+  const int64_t traced_step = warmup + steps + 1;
+  if (trace) options.before_step = [&](int64_t step) {
+    if (step == traced_step) compat::start_kernel_trace();
+  };
   train::train(config, env, options);
-  const auto timings = timer.report();
+  if (trace) {
+    compat::stop_kernel_trace(trace_path + ".tmp");
+    fs::rename(trace_path + ".tmp", trace_path);
+  }
+  auto timings = timer.report();
+  timings.resize(std::min<std::size_t>(timings.size(), static_cast<std::size_t>(warmup + steps)));  // not the traced one
   if (temporary) fs::remove_all(config.train.out_dir);
   if (env.rank != 0) return 0;
 

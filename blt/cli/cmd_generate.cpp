@@ -12,6 +12,7 @@
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
 #include "blt/core/error.h"
+#include "blt/core/torch_compat.h"
 #include "blt/core/utf8.h"
 #include "blt/model/blt_model.h"
 #include "blt/model/generator.h"
@@ -92,6 +93,7 @@ int generate(const Args& args) {
     if (auto entropy = blt->patcher()->entropy_model()) entropy->to(device, torch::kFloat);
   }
   auto lm = model::incremental_lm(model);
+  compat::avoid_per_shape_attention_kernels();
 
   std::vector<int64_t> ids{model::kBosId};
   for (unsigned char c : prompt) ids.push_back(static_cast<int64_t>(c) + model::kByteOffset);

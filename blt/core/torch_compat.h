@@ -92,15 +92,18 @@ constexpr bool kHasFusedAdamW = BLT_TORCH_AT_LEAST(2, 1) && BLT_CUDA_BUILD;
 // m / (sqrt(v) / sqrt(bias2) + eps). Gradients are divided by `grad_divisor`
 // (a float32 device scalar; the inverse of the clip factor) inside the kernel,
 // and nothing changes where `skip` (a float32 device scalar, or undefined) is
-// non-zero: the kernel reads both on the device.
+// non-zero: the kernel reads both on the device. With a divisor the kernel also
+// writes the divided gradients back into `grads`.
 inline void fused_adamw(at::TensorList values, at::TensorList grads, at::TensorList exp_avgs,
                         at::TensorList exp_avg_sqs, const torch::Tensor& step, double lr, double beta1, double beta2,
                         double weight_decay, double eps, const torch::Tensor& grad_divisor,
                         const torch::Tensor& skip) {
 #if BLT_TORCH_AT_LEAST(2, 1) && BLT_CUDA_BUILD
   const std::vector<torch::Tensor> steps(values.size(), step);
+  // An undefined tensor inside an optional is not "absent" to the kernel: it reads it.
+  const auto given = [](const torch::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; };
   at::_fused_adamw_(values, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, lr, beta1, beta2,
-                    weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false, grad_divisor, /*found_inf=*/skip);
+                    weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false, given(grad_divisor), given(skip));
 #else
   (void)values, (void)grads, (void)exp_avgs, (void)exp_avg_sqs, (void)step, (void)lr, (void)beta1, (void)beta2;
   (void)weight_decay, (void)eps, (void)grad_divisor, (void)skip;
@@ -185,5 +188,54 @@ class CudaAutocast {
   bool previous_ = false;
   at::ScalarType previous_dtype_ = at::kBFloat16;
 };
+
+}  // namespace blt::compat
+
+// ---- attention backends ------------------------------------------------------
+namespace blt::compat {
+
+// Generation attends over a key length that grows by one every step. LibTorch >= 2.x may pick
+// cuDNN's attention for bf16 on Hopper, which builds (and caches) a graph per new shape: tens
+// of milliseconds each, every step (a bf16 blt-1b generation ran 4x slower than fp32). The
+// flash and memory-efficient kernels take any length without that cost.
+inline void avoid_per_shape_attention_kernels() {
+#if BLT_TORCH_AT_LEAST(2, 4)
+  at::globalContext().setSDPUseCuDNN(false);
+#endif
+}
+
+}  // namespace blt::compat
+
+// ---- kernel trace ------------------------------------------------------------
+// A Chrome trace of every op and CUDA kernel between start and stop (`blt bench
+// --trace`), through Kineto, which LibTorch 2.x CUDA builds carry.
+#if BLT_TORCH_AT_LEAST(2, 0) && BLT_CUDA_BUILD
+#include <torch/csrc/autograd/profiler_kineto.h>
+#endif
+
+namespace blt::compat {
+
+constexpr bool kHasKernelTrace = BLT_TORCH_AT_LEAST(2, 0) && BLT_CUDA_BUILD;
+
+inline void start_kernel_trace() {
+#if BLT_TORCH_AT_LEAST(2, 0) && BLT_CUDA_BUILD
+  namespace impl = torch::profiler::impl;
+  const impl::ProfilerConfig config(impl::ProfilerState::KINETO);
+  const std::set<impl::ActivityType> activities{impl::ActivityType::CPU, impl::ActivityType::CUDA};
+  torch::autograd::profiler::prepareProfiler(config, activities);
+  torch::autograd::profiler::enableProfiler(config, activities);
+#else
+  TORCH_CHECK(false, "a kernel trace needs LibTorch >= 2.0 with CUDA");
+#endif
+}
+
+inline void stop_kernel_trace(const std::string& path) {
+#if BLT_TORCH_AT_LEAST(2, 0) && BLT_CUDA_BUILD
+  torch::autograd::profiler::disableProfiler()->save(path);
+#else
+  (void)path;
+  TORCH_CHECK(false, "a kernel trace needs LibTorch >= 2.0 with CUDA");
+#endif
+}
 
 }  // namespace blt::compat

@@ -78,7 +78,7 @@ void AdamW::fused_step(double lr, const std::vector<torch::Tensor>& grads, const
     const auto f32 = like.options().dtype(torch::kFloat);
     const auto step = torch::full({}, double(steps_), f32);
     // The kernel divides each gradient by its scale: 1 / clip multiplies it by clip.
-    const auto divisor = clip.defined() ? clip.to(f32).reciprocal() : torch::ones({}, f32);
+    const auto divisor = clip.defined() ? clip.to(f32).reciprocal() : torch::Tensor();
     const auto found_inf = skip.defined() ? skip.to(f32) : torch::Tensor();
     compat::fused_adamw(values, gs, ms, vs, step, lr, config_.beta1, config_.beta2,
                         std::get<0>(key) ? config_.weight_decay : 0.0, config_.eps, divisor, found_inf);

@@ -40,7 +40,8 @@ class AdamW {
   // clip factor; undefined = 1). Where `skip` (a bool scalar on that device) is
   // true, values and moments stay as they are. The fused path reads neither on
   // the host; the reference path reads `skip` (free on the CPU it is for).
-  // steps() counts calls, skipped or not.
+  // steps() counts calls, skipped or not. With `clip`, the fused path leaves
+  // the clipped gradients in `grads` (the kernel writes them back).
   void step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip = {},
             const torch::Tensor& skip = {});
   // Forces the reference path (tests compare it with the fused one).

@@ -295,6 +295,7 @@ TrainOutcome Run::go() {
   while (counters_.step < total_steps_) {
     const double lr = learning_rate(counters_.step, total_steps_, t.optimizer.lr, t.optimizer.warmup_steps,
                                     t.optimizer.min_lr_ratio);
+    if (options_.before_step) options_.before_step(counters_.step + 1);
     LossSums sums;
     double patches = 0;
     if (options_.timer) options_.timer->begin_step();

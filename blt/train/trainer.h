@@ -7,6 +7,7 @@
 // scheduled learning rate. Checkpoints hold everything needed to continue
 // bit-exactly (on CPU): weights, optimizer state, loader position, RNG, counters.
 #pragma once
+#include <functional>
 #include <optional>
 
 #include "blt/config/run_config.h"
@@ -26,6 +27,7 @@ struct TrainOutcome {
 struct TrainOptions {
   StepTimer* timer = nullptr;    // marks every step's phases when set
   bool save_final_model = true;  // OUT/model at the end
+  std::function<void(int64_t step)> before_step;  // called with each step's number (from 1) before it runs
 };
 
 TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options = {});

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Where a traced training step's GPU time goes: `blt bench CONFIG --trace FILE`, then
+
+  python3 scripts/trace_summary.py FILE [--top 30]
+
+Reads the Chrome trace (Kineto) and sums the duration of every CUDA kernel, memcpy and memset
+by name, and by kind of work (matrix multiply, attention, normalisation, elementwise, reduction,
+embedding, optimizer, communication, copies). Kernels of different streams can overlap, so the
+sum may exceed the step's wall time; the share is of the summed GPU time.
+"""
+import argparse
+import collections
+import json
+import re
+
+# First match wins: a kernel's name says what it computes.
+KINDS = [
+    ("communication", r"nccl"),
+    ("optimizer", r"adam|multi_tensor_apply"),
+    ("attention", r"flash|fmha|attention|sdpa|efficient_attention|cutlassF|cutlassB"),
+    ("matrix multiply", r"gemm|cutlass|cublas|sm90_xmma|nvjet|matmul|ampere_|sm80_"),
+    ("embedding", r"embedding|index_select|indexing_backward|index_put|scatter|gather"),
+    ("normalisation", r"norm|rsqrt"),
+    ("reduction", r"reduce|sum_kernel|max_kernel|softmax|logsumexp|nll_loss|cross_entropy"),
+    ("copies", r"memcpy|memset|copy|cat|fill"),
+    ("elementwise", r"elementwise|vectorized|unrolled|pointwise|silu|mul|add|where"),
+]
+
+
+def kind_of(name):
+    low = name.lower()
+    for kind, pattern in KINDS:
+        if re.search(pattern, low):
+            return kind
+    return "other"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("trace")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+    with open(args.trace) as f:
+        events = json.load(f)["traceEvents"]
+    by_name, by_kind = collections.Counter(), collections.Counter()
+    count = collections.Counter()
+    first, last = None, None
+    for e in events:
+        if e.get("ph") != "X" or e.get("cat") not in ("kernel", "gpu_memcpy", "gpu_memset"):
+            continue
+        name, dur = e["name"], float(e["dur"])  # microseconds
+        by_name[name] += dur
+        by_kind[kind_of(name)] += dur
+        count[name] += 1
+        start, end = float(e["ts"]), float(e["ts"]) + dur
+        first = start if first is None else min(first, start)
+        last = end if last is None else max(last, end)
+    total = sum(by_name.values())
+    if not total:
+        raise SystemExit(f"{args.trace}: no GPU kernels in the trace")
+    print(f"{args.trace}: {sum(count.values())} GPU kernels/copies, {total / 1e3:.1f} ms of GPU time, "
+          f"{(last - first) / 1e3:.1f} ms from the first to the last")
+    print("\nby kind of work:")
+    for kind, dur in by_kind.most_common():
+        print(f"  {kind:<16} {dur / 1e3:9.2f} ms  {100 * dur / total:5.1f}%")
+    print(f"\ntop {args.top} kernels:")
+    for name, dur in by_name.most_common(args.top):
+        print(f"  {dur / 1e3:9.2f} ms  {100 * dur / total:5.1f}%  x{count[name]:<5} {name[:110]}")
+
+
+if __name__ == "__main__":
+    main()
