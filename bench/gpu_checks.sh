@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity model checkpointing strategies train1b trainsmall)
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity model checkpointing strategies train1b trainsmall sweep sweep2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -42,6 +42,13 @@ for s in "$@"; do
       done ;;
     trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
     train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;
+    # gpu-small takes about an hour: each call runs up to the stage's limit and the next
+    # call continues it (finished runs skipped, the cut run resumed); then the report.
+    sweep)
+      stage sweep 570 "$blt" sweep run configs/sweeps/gpu-small.yaml
+      stage sweep-report 120 "$blt" sweep report configs/sweeps/gpu-small.yaml ;;
+    sweep2) stage sweep2 570 "$blt" sweep run configs/sweeps/gpu-small.yaml --world-size 2 \
+              --launcher "scripts/launch.sh --nproc-per-node 2 --" --set out_dir=../../runs/sweeps/gpu-small-2gpu ;;
     *) echo "unknown stage $s"; exit 2 ;;
   esac
 done

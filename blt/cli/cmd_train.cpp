@@ -43,7 +43,7 @@ int train(const Args& args) {
 }
 
 int eval(const Args& args) {
-  std::string checkpoint, data_spec, device_name = "auto";
+  std::string checkpoint, data_spec, device_name = "auto", tokenizer;
   int64_t seq_len = 4096, batch_size = 8, max_batches = 0;
   bool json = false;
   ArgParser parser("eval",
@@ -55,6 +55,7 @@ int eval(const Args& args) {
       .option("batch-size", "sequences per batch", &batch_size)
       .option("max-batches", "stop after this many batches; 0 = all", &max_batches)
       .option("device", "auto, cpu or cuda", &device_name)
+      .option("tokenizer", "token_lm: its tokenizer (the run's data.tokenizer)", &tokenizer)
       .flag("json", "print the result as JSON", &json);
   if (!parser.parse(args)) return 0;
   if (data_spec.empty()) fail("blt eval: --data is required");
@@ -72,6 +73,9 @@ int eval(const Args& args) {
   o.batch_size = batch_size;
   o.max_batches = max_batches;
   o.bf16 = device.is_cuda();
+  if ((model->config().type == "token_lm") != !tokenizer.empty())
+    fail("blt eval: --tokenizer is needed for a token_lm checkpoint and only for one");
+  if (!tokenizer.empty()) o.tokenizer = std::make_shared<const data::Tokenizer>(tokenizer);
   dist::Comm single;
   const auto r = train::evaluate(*model, patcher.get(), corpus, o, single, device);
   const double unigram = data::compute_stats(*corpus).unigram_entropy_bits();

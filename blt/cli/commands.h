@@ -20,5 +20,10 @@ int safetensors_copy(const Args& args);
 int train(const Args& args);
 int eval(const Args& args);
 int export_checkpoint(const Args& args);
+int tokenizer_train(const Args& args);
+int tokenizer_stats(const Args& args);
+int sweep_plan(const Args& args);
+int sweep_run(const Args& args);
+int sweep_report(const Args& args);
 
 }  // namespace blt::cli

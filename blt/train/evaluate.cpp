@@ -21,6 +21,11 @@ StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patch
   return b;
 }
 
+torch::Tensor bytes_per_id_tensor(const data::Tokenizer* tokenizer, const torch::Device& device) {
+  if (!tokenizer) return {};
+  return torch::tensor(tokenizer->bytes_per_id(), torch::kDouble).to(torch::kFloat).to(device);
+}
+
 EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::shared_ptr<const data::ShardSet> corpus,
                     const EvalOptions& options, dist::Comm& comm, const torch::Device& device) {
   const auto start = std::chrono::steady_clock::now();
@@ -31,7 +36,9 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
   lo.repeat = false;
   lo.rank = comm.rank();
   lo.world_size = comm.world_size();
+  lo.tokenizer = options.tokenizer;
   data::Loader loader(std::move(corpus), lo);
+  const auto bytes_per_id = bytes_per_id_tensor(options.tokenizer.get(), device);
 
   const bool was_training = model.is_training();
   model.eval();
@@ -47,7 +54,7 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
       compat::CudaAutocast autocast(options.bf16 && device.is_cuda(), at::kBFloat16);
       logits = model.forward(step.input);
     }
-    result.sums.add(token_loss(logits, step.targets).sums);
+    result.sums.add(token_loss(logits, step.targets, bytes_per_id).sums);
     result.patches += step.real_patches;
   }
   model.train(was_training);
@@ -58,6 +65,7 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
   const auto* t = totals.data_ptr<double>();
   result.sums = {t[0], t[1], t[2], t[3]};
   result.patches = t[4];
+  result.bytes_per_token = loader.stream().bytes_per_token();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "blt/data/shard_reader.h"
+#include "blt/data/tokenizer.h"
 #include "blt/dist/comm.h"
 #include "blt/model/causal_lm.h"
 #include "blt/model/patcher.h"
@@ -19,12 +20,14 @@ struct EvalOptions {
   int64_t batch_size = 8;
   int64_t max_batches = 0;  // per rank; 0 = the whole set
   bool bf16 = false;
+  std::shared_ptr<const data::Tokenizer> tokenizer;  // token LMs: the text is read as its token ids
 };
 
 struct EvalResult {
   LossSums sums;
   double patches = 0;  // BLT: real patches over the evaluated sequences
   double seconds = 0;
+  double bytes_per_token = 0;  // token LMs: of the whole evaluated text
   double mean_patch_length() const { return patches > 0 ? sums.bytes / patches : 0.0; }
 };
 
@@ -40,5 +43,8 @@ struct StepBatch {
   double real_patches = 0;  // BLT only
 };
 StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device);
+
+// The tokenizer's bytes per id as the loss wants them (token_loss); undefined without a tokenizer.
+torch::Tensor bytes_per_id_tensor(const data::Tokenizer* tokenizer, const torch::Device& device);
 
 }  // namespace blt::train

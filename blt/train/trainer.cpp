@@ -59,6 +59,21 @@ std::shared_ptr<model::Patcher> make_patcher(const model::ModelConfig& c, const 
   return std::make_shared<model::Patcher>(c.patching, entropy_model);
 }
 
+// The token LM's tokenizer (data.tokenizer); null for byte-level models.
+std::shared_ptr<const data::Tokenizer> make_tokenizer(const RunConfig& c) {
+  const bool token_lm = c.model.type == "token_lm";
+  if (c.data.tokenizer.empty()) {
+    if (token_lm) fail("model.type is token_lm but data.tokenizer is empty: train one with blt tokenizer train (docs/sweeps.md)");
+    return nullptr;
+  }
+  if (!token_lm) fail("data.tokenizer is set but model.type is {}: only token_lm reads tokens", c.model.type);
+  auto tokenizer = std::make_shared<const data::Tokenizer>(c.data.tokenizer);
+  if (tokenizer->vocab_size() > c.model.vocab_size)
+    fail("data.tokenizer '{}' has {} ids but model.vocab_size is {}", c.data.tokenizer, tokenizer->vocab_size(),
+         c.model.vocab_size);
+  return tokenizer;
+}
+
 // Mean patches per sequence, measured on the first training batch (for FLOP budgets).
 double patches_per_sequence(const RunConfig& config, const model::Patcher* patcher,
                             std::shared_ptr<const data::ShardSet> corpus, const torch::Device& device) {
@@ -121,6 +136,8 @@ class Run {
   bool bf16_;
   std::shared_ptr<model::CausalLM> model_;
   std::shared_ptr<model::Patcher> patcher_;
+  std::shared_ptr<const data::Tokenizer> tokenizer_;
+  torch::Tensor bytes_per_id_;  // token LMs: bytes each target id stands for
   std::unique_ptr<ParamUpdate> update_;
   std::shared_ptr<const data::ShardSet> train_corpus_;
   std::unique_ptr<data::Loader> loader_;
@@ -155,6 +172,9 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   patcher_ = make_patcher(config_.model, device_);
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
 
+  tokenizer_ = make_tokenizer(config_);
+  bytes_per_id_ = bytes_per_id_tensor(tokenizer_.get(), device_);
+
   update_ = make_param_update(config_.dist.strategy, *model_, comm_, config_.train.optimizer);
 
   train_corpus_ = std::make_shared<const data::ShardSet>(config_.data.train, config_.data.verify_checksums);
@@ -166,6 +186,7 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   lo.world_size = comm_.world_size();
   lo.workers = static_cast<int>(config_.data.workers);
   lo.prefetch = static_cast<int>(config_.data.prefetch);
+  lo.tokenizer = tokenizer_;
   loader_ = std::make_unique<data::Loader>(train_corpus_, lo);
 
   total_steps_ = config_.train.steps;
@@ -236,6 +257,7 @@ EvalResult Run::run_eval(int64_t max_batches) {
   o.batch_size = config_.data.batch_size;
   o.max_batches = max_batches;
   o.bf16 = bf16_;
+  o.tokenizer = tokenizer_;
   update_->prepare_forward();
   auto result = evaluate(*model_, patcher_.get(), corpus, o, comm_, device_);
   update_->release_params();
@@ -243,14 +265,17 @@ EvalResult Run::run_eval(int64_t max_batches) {
 }
 
 void Run::log_eval(const EvalResult& r) {
-  spdlog::info("validation at step {}: bpb {:.4f}, loss {:.4f} nats/id, {} bytes{} ({:.1f} s)", counters_.step,
+  spdlog::info("validation at step {}: bpb {:.4f}, loss {:.4f} nats/id, {} bytes{}{} ({:.1f} s)", counters_.step,
                r.sums.bits_per_byte(), r.sums.mean_loss(), static_cast<int64_t>(r.sums.bytes),
-               r.patches > 0 ? fmt::format(", mean patch {:.2f} bytes", r.mean_patch_length()) : "", r.seconds);
-  metrics_->write({{"step", counters_.step},
-                   {"valid_bpb", r.sums.bits_per_byte()},
-                   {"valid_loss", r.sums.mean_loss()},
-                   {"valid_bytes", r.sums.bytes},
-                   {"valid_mean_patch", r.mean_patch_length()}});
+               r.patches > 0 ? fmt::format(", mean patch {:.2f} bytes", r.mean_patch_length()) : "",
+               r.bytes_per_token > 0 ? fmt::format(", {:.3f} bytes/token", r.bytes_per_token) : "", r.seconds);
+  nlohmann::json record = {{"step", counters_.step},
+                           {"valid_bpb", r.sums.bits_per_byte()},
+                           {"valid_loss", r.sums.mean_loss()},
+                           {"valid_bytes", r.sums.bytes},
+                           {"valid_mean_patch", r.mean_patch_length()}};
+  if (r.bytes_per_token > 0) record["valid_bytes_per_token"] = r.bytes_per_token;
+  metrics_->write(record);
 }
 
 TrainOutcome Run::go() {
@@ -279,7 +304,7 @@ TrainOutcome Run::go() {
         compat::CudaAutocast autocast(bf16_, at::kBFloat16);
         logits = model_->forward(batch.input);
       }
-      auto loss = token_loss(logits, batch.targets);
+      auto loss = token_loss(logits, batch.targets, bytes_per_id_);
       (loss.loss_sum / targets_per_step).backward();
       sums.add(loss.sums);
       patches += batch.real_patches;

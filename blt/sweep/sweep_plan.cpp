@@ -1,0 +1,223 @@
+#include "blt/sweep/sweep_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "blt/core/error.h"
+#include "blt/data/loader.h"
+#include "blt/data/packed_stream.h"
+#include "blt/data/tokenizer.h"
+#include "blt/model/model_checkpoint.h"
+#include "blt/model/parameter_count.h"
+#include "blt/model/patcher.h"
+#include "blt/model/transformer_lm.h"
+#include "blt/sweep/entropy_threshold.h"
+#include "blt/train/evaluate.h"
+#include "blt/train/flops.h"
+
+namespace blt::sweep {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Until the tokenizer exists, the bpe rows assume this many bytes per token
+// (about what an 8K-32K BPE gets on English text); such rows are marked as estimates.
+constexpr double kAssumedBytesPerToken = 4.0;
+constexpr int64_t kTokenSampleBytes = 4 << 20;
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Base config + a model file + overrides: `model.` overrides go to the model
+// file, the others to the base (which must have no model: section of its own,
+// so that no run silently mixes two shapes).
+RunConfig compose(const std::string& base, const std::string& model_file, const std::vector<std::string>& overrides) {
+  if (config::Document::load(base).root()["model"])
+    fail("sweep base '{}' has a model: section; the sweep's sizes give the model, so leave it out", base);
+  std::vector<std::string> model_overrides, base_overrides;
+  for (const auto& o : overrides) (starts_with(o, "model.") ? model_overrides : base_overrides).push_back(o);
+  RunConfig config = load_run_config(base, base_overrides);
+  config.model = load_run_config(model_file, model_overrides).model;
+  return config;
+}
+
+// 3e11 for 3.0e11 (no '+': run names are directory names and shell words).
+std::string budget_label(double budget) {
+  std::string s = fmt::format("{:.3g}", budget);
+  s.erase(std::remove(s.begin(), s.end(), '+'), s.end());
+  return s;
+}
+
+// Mean real patches per sequence over the run's first training batches.
+double measure_patches(const RunConfig& config, const model::Patcher& patcher, int64_t batches,
+                       const torch::Device& device) {
+  data::LoaderOptions o;
+  o.seq_len = config.data.seq_len;
+  o.batch_size = config.data.batch_size;
+  o.seed = static_cast<uint64_t>(config.data.seed);
+  data::Loader loader(std::make_shared<const data::ShardSet>(config.data.train, false), o);
+  double patches = 0;
+  for (int64_t b = 0; b < batches; ++b) patches += train::prepare_batch(loader.next()->tokens, &patcher, device).real_patches;
+  return patches / double(batches * config.data.batch_size);
+}
+
+// Bytes per token of the first documents of the training stream (up to a few MB).
+double sample_bytes_per_token(const RunConfig& config, const data::Tokenizer& tokenizer) {
+  const data::ShardSet corpus(config.data.train, false);
+  double bytes = 0, tokens = 0;
+  for (const uint32_t d : data::shuffled_order(corpus.num_docs(), static_cast<uint64_t>(config.data.seed))) {
+    const auto doc = corpus.doc(d);
+    bytes += double(doc.size());
+    tokens += double(tokenizer.encode(doc).size());
+    if (bytes >= kTokenSampleBytes) break;
+  }
+  return tokens > 0 ? bytes / tokens : kAssumedBytesPerToken;
+}
+
+torch::Device plan_device() { return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU; }
+
+}  // namespace
+
+bool uses_patching(const SweepConfig& c, const std::string& patching) {
+  for (const auto& s : c.schemes)
+    if (s.patching == patching) return true;
+  return false;
+}
+
+RunConfig entropy_run_config(const SweepConfig& c) {
+  RunConfig config = compose(c.base, c.entropy_model.model, c.entropy_model.set);
+  if (config.model.type != "byte_lm")
+    fail("entropy_model.model '{}' is a {} model, not a byte_lm", c.entropy_model.model, config.model.type);
+  config.model.validate();
+  config.train.out_dir = SweepFiles(c).entropy_dir;
+  config.train.steps = c.entropy_model.steps;
+  config.train.flop_budget = 0;
+  return config;
+}
+
+Plan make_plan(const SweepConfig& c, int world_size) {
+  Plan plan;
+  plan.sweep = c;
+  const SweepFiles files(c);
+  const auto device = plan_device();
+  if (uses_patching(c, "entropy")) plan.entropy_run = entropy_run_config(c);
+  const bool have_entropy_model = fs::exists(files.entropy_model);
+  std::shared_ptr<model::TransformerLM> entropy_model;
+  if (have_entropy_model) {
+    entropy_model = model::load_entropy_model(files.entropy_model, "sweep entropy model");
+    entropy_model->to(device);
+  }
+  std::shared_ptr<const data::Tokenizer> tokenizer;
+  if (uses_patching(c, "bpe") && fs::exists(files.tokenizer)) tokenizer = std::make_shared<data::Tokenizer>(files.tokenizer);
+
+  std::map<double, double> thresholds;  // target mean patch -> threshold
+  std::vector<double> budgets = c.flop_budgets;
+  if (c.rule == "bytes_per_param") budgets = {0.0};
+  for (const auto& size : c.sizes) {
+    for (const auto& scheme : c.schemes) {
+      const bool bpe = scheme.patching == "bpe";
+      std::vector<std::string> overrides = c.set;
+      overrides.insert(overrides.end(), size.set.begin(), size.set.end());
+      overrides.insert(overrides.end(), scheme.set.begin(), scheme.set.end());
+      RunConfig base = compose(c.base, bpe ? size.token : size.blt, overrides);
+      auto& m = base.model;
+      if (bpe != (m.type == "token_lm") || (!bpe && m.type != "blt"))
+        fail("size '{}': scheme '{}' needs a {} model, but '{}' is {}", size.name, scheme.name,
+             bpe ? "token_lm" : "blt", bpe ? size.token : size.blt, m.type);
+      PlannedRun run;
+      run.size = size.name;
+      run.scheme = scheme.name;
+      run.patching = scheme.patching;
+      if (base.data.batch_size % world_size != 0)
+        fail("sweep: data.batch_size {} is the global batch and must divide over {} processes", base.data.batch_size,
+             world_size);
+      run.positions_per_step = double(base.data.batch_size * base.train.grad_accum * base.data.seq_len);
+      base.data.batch_size /= world_size;
+      std::optional<model::ModelConfig> entropy_config;
+      if (bpe) {
+        m.vocab_size = c.tokenizer.vocab;
+        base.data.tokenizer = files.tokenizer;
+        run.bytes_per_position = tokenizer ? sample_bytes_per_token(base, *tokenizer) : kAssumedBytesPerToken;
+        run.estimated = !tokenizer;
+      } else {
+        m.patching.mode = scheme.patching;
+        m.patching.static_size = scheme.static_size;
+        m.patching.entropy_model.clear();
+        if (scheme.patching == "entropy") {
+          entropy_config = plan.entropy_run->model;
+          m.patching.entropy_model = files.entropy_model;
+          if (have_entropy_model) {
+            if (!thresholds.count(scheme.mean_patch))
+              thresholds[scheme.mean_patch] =
+                  pick_threshold(entropy_model, base.data.train, scheme.mean_patch, m.patching.max_patch_length, device);
+            m.patching.threshold = thresholds[scheme.mean_patch];
+          }
+        }
+        m.validate();
+        RunConfig global_batch = base;
+        global_batch.data.batch_size *= world_size;
+        if (scheme.patching == "entropy" && !have_entropy_model) {
+          run.patches_per_sequence = double(base.data.seq_len) / scheme.mean_patch;
+          run.estimated = true;
+        } else {
+          const model::Patcher patcher(m.patching, scheme.patching == "entropy" ? entropy_model : nullptr);
+          run.patches_per_sequence = measure_patches(global_batch, patcher, c.patch_sample_batches, device);
+        }
+      }
+      m.validate();
+      run.parameters = model::total_parameters(model::parameter_counts_from_shapes(m));
+      const double sequences = run.positions_per_step / double(base.data.seq_len);
+      run.flops_per_step =
+          train::total(train::sequence_flops(m, base.data.seq_len, run.patches_per_sequence, true)) * sequences;
+      const double bytes_per_step = run.positions_per_step * run.bytes_per_position;
+      run.inference_flops_per_byte =
+          train::total(train::sequence_flops(m, base.data.seq_len, run.patches_per_sequence, false,
+                                             entropy_config ? &*entropy_config : nullptr)) /
+          (double(base.data.seq_len) * run.bytes_per_position);
+      for (const double budget : budgets) {
+        PlannedRun r = run;
+        r.budget = budget;
+        r.steps = c.rule == "flop_budget"
+                      ? std::max<int64_t>(1, std::llround(budget / r.flops_per_step))
+                      : std::max<int64_t>(1, std::llround(c.bytes_per_param * double(r.parameters) / bytes_per_step));
+        r.train_flops = double(r.steps) * r.flops_per_step;
+        r.train_bytes = double(r.steps) * bytes_per_step;
+        r.name = c.rule == "flop_budget" ? fmt::format("{}-{}-{}", size.name, scheme.name, budget_label(budget))
+                                         : fmt::format("{}-{}", size.name, scheme.name);
+        r.dir = c.out_dir + "/runs/" + r.name;
+        r.config = base;
+        r.config.train.out_dir = r.dir;
+        r.config.train.steps = r.steps;
+        r.config.train.flop_budget = 0;  // the plan's steps are the run's length
+        plan.runs.push_back(std::move(r));
+      }
+    }
+  }
+  return plan;
+}
+
+std::string format_plan(const Plan& plan) {
+  std::string out = fmt::format("{:<28} {:>10} {:>9} {:>10} {:>9} {:>7} {:>10} {:>10} {:>10}\n", "run", "params",
+                                "seq_len", "patch/tok", "B/pos", "steps", "bytes", "train FLOP", "inf FLOP/B");
+  for (const auto& r : plan.runs) {
+    const double unit = r.patching == "bpe" ? r.bytes_per_position
+                                            : double(r.config.data.seq_len) / std::max(1.0, r.patches_per_sequence);
+    out += fmt::format("{:<28} {:>9.3f}M {:>9} {:>9.2f}{} {:>9.2f} {:>7} {:>10.3e} {:>10.3e} {:>10.3e}\n", r.name,
+                       r.parameters / 1e6, r.config.data.seq_len, unit, r.estimated ? "~" : " ", r.bytes_per_position,
+                       r.steps, r.train_bytes, r.train_flops, r.inference_flops_per_byte);
+  }
+  if (plan.entropy_run)
+    out += fmt::format("first: entropy model ({} steps of {}) in {}\n", plan.entropy_run->train.steps,
+                       plan.sweep.entropy_model.model, plan.entropy_run->train.out_dir);
+  for (const auto& r : plan.runs)
+    if (r.estimated) {
+      out += "~ estimated until the sweep has trained its entropy model / tokenizer (blt sweep run)\n";
+      break;
+    }
+  return out;
+}
+
+}  // namespace blt::sweep
