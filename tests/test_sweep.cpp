@@ -113,7 +113,7 @@ TEST_CASE("sweep: cpu-mini end to end, a run killed mid-checkpoint resumes, the 
   const auto plan = run_blt("sweep plan " + sweep + sets);
   INFO(plan.output);
   REQUIRE(plan.exit_code == 0);
-  CHECK_THAT(plan.output, Catch::Contains("tiny-entropy-3e11") && Catch::Contains("tiny-bpe-6e11"));
+  CHECK_THAT(plan.output, Catch::Contains("tiny-entropy-4e10") && Catch::Contains("tiny-bpe-8e10"));
 
   // The first training process to write checkpoint 50 dies half-way through it
   // (the entropy model has 40 steps, so a sweep run); the sweep stops with it.
