@@ -88,7 +88,13 @@ bool uses_patching(const SweepConfig& c, const std::string& patching) {
 }
 
 RunConfig entropy_run_config(const SweepConfig& c) {
-  RunConfig config = compose(c.base, c.entropy_model.model, c.entropy_model.set);
+  // The sweep's data/train overrides reach the entropy model too (it reads the same
+  // data); its model overrides are the BLT's and do not.
+  std::vector<std::string> overrides;
+  for (const auto& o : c.set)
+    if (!starts_with(o, "model.")) overrides.push_back(o);
+  overrides.insert(overrides.end(), c.entropy_model.set.begin(), c.entropy_model.set.end());
+  RunConfig config = compose(c.base, c.entropy_model.model, overrides);
   if (config.model.type != "byte_lm")
     fail("entropy_model.model '{}' is a {} model, not a byte_lm", c.entropy_model.model, config.model.type);
   config.model.validate();
