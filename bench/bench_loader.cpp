@@ -13,7 +13,7 @@
 #include "blt/data/loader.h"
 
 int main(int argc, char** argv) {
-  blt::setup_cpu_runtime();
+  blt::setup_cpu_runtime(argv);
   std::string shards;
   int64_t seq_len = 4096, batch = 8, workers = 1, prefetch = 8;
   double seconds = 5.0;

@@ -64,7 +64,7 @@ void synchronize(const torch::Device& device) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  blt::setup_cpu_runtime();
+  blt::setup_cpu_runtime(argv);
   try {
     const Options o = parse(argc, argv);
     const auto config = blt::load_run_config(o.config, o.overrides).model;

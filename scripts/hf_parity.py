@@ -89,6 +89,22 @@ def randomise(model, seed):
                 p.copy_(torch.randn(p.shape, generator=gen) / math.sqrt(p.shape[1]))
 
 
+def set_robust_threshold(model, input_ids):
+    """Sets and returns an entropy threshold near the median of the patcher's entropies on `input_ids`
+    (patches of several lengths), in the widest gap between neighbouring values so that rounding cannot
+    move a boundary."""
+    with torch.no_grad():
+        entropies, _, _ = model.model.patcher(input_ids, patch_size=4, threshold=1e9, max_patch_length=None)
+    values = entropies[0, 1:].double().cpu().sort().values
+    n = values.numel()
+    gaps = values[n // 3 + 1: 2 * n // 3] - values[n // 3: 2 * n // 3 - 1]
+    i = n // 3 + int(gaps.argmax())
+    threshold = float((values[i] + values[i + 1]) / 2)
+    for cfg in {id(model.config): model.config, id(model.model.config): model.model.config}.values():
+        cfg.patching_threshold = threshold
+    return threshold
+
+
 def run(cmd):
     print("$", " ".join(cmd), flush=True)
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -125,17 +141,7 @@ def main():
     randomise(model, args.seed)
     model.to(args.device)
 
-    # A threshold near the median of the patcher's entropies on this text (patches of several lengths),
-    # in the widest gap between neighbouring values so that rounding cannot move a boundary.
-    with torch.no_grad():
-        entropies, _, _ = model.model.patcher(input_ids, patch_size=4, threshold=1e9, max_patch_length=None)
-    values = entropies[0, 1:].double().cpu().sort().values
-    n = values.numel()
-    gaps = values[n // 3 + 1: 2 * n // 3] - values[n // 3: 2 * n // 3 - 1]
-    i = n // 3 + int(gaps.argmax())
-    threshold = float((values[i] + values[i + 1]) / 2)
-    for cfg in {id(model.config): model.config, id(model.model.config): model.model.config}.values():
-        cfg.patching_threshold = threshold
+    threshold = set_robust_threshold(model, input_ids)
     with torch.no_grad():
         entropies, hf_entropy_lengths, hf_patcher_logits = model.model.patcher(
             input_ids, patch_size=4, threshold=threshold, max_patch_length=None)

@@ -1,5 +1,7 @@
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "blt/dist/comm.h"
 #include "helpers.h"
 
@@ -58,6 +60,23 @@ TEST_CASE("comm: collectives over Gloo agree with their definitions", "[dist][gl
     // Sum over ranks of (arange(6) + r) = 3 * arange(6) + 3; rank r keeps elements [2r, 2r + 2).
     CHECK(torch::equal(scattered[r], (torch::arange(6, torch::kFloat) * 3 + 3).narrow(0, 2 * r, 2)));
     CHECK(torch::equal(broadcast[r], torch::full({3}, 11.f)));
+  }
+}
+
+TEST_CASE("comm: a rank whose peers never start names the address, rank, world size and timeout",
+          "[dist][gloo][trust-io]") {
+  // Rank 1 alone waits for rank 0's store; rank 0 alone waits for rank 1. Each gives up
+  // after dist.timeout_s (1 s here) with what it waited for.
+  for (const int rank : {1, 0}) {
+    LaunchEnv env;
+    env.rank = rank;
+    env.world_size = 2;
+    env.master_port = 29917 + rank;
+    INFO("rank " << rank << " alone");
+    REQUIRE_THROWS_WITH(Comm(env, torch::kCPU, std::chrono::seconds(1)),
+                        Contains(fmt::format("rank {} of world size 2", rank)) &&
+                            Contains(fmt::format("127.0.0.1:{}", env.master_port)) &&
+                            Contains("dist.timeout_s = 1 s"));
   }
 }
 

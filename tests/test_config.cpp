@@ -79,6 +79,43 @@ TEST_CASE("config: errors from --set name the argument", "[config]") {
   REQUIRE_THROWS_WITH(load(dir, "run.yaml", {"novalue"}), Contains("must have the form key.path=value"));
 }
 
+TEST_CASE("config: non-finite numbers are errors naming the key and where it was set", "[config][trust-io]") {
+  TempDir dir;
+  write_file(dir / "inf.yaml", "train:\n  steps: 3\n  optimizer:\n    lr: .inf\n");
+  REQUIRE_THROWS_WITH(load(dir, "inf.yaml"), Contains("'train.optimizer.lr'") && Contains("inf.yaml:4") &&
+                                                  Contains("expected a finite number, got '.inf'"));
+  write_file(dir / "nan.yaml", "train:\n  optimizer:\n    lr: .NaN\n");
+  REQUIRE_THROWS_WITH(load(dir, "nan.yaml"), Contains("'train.optimizer.lr'") && Contains("nan.yaml:3") &&
+                                                  Contains("expected a finite number"));
+  write_file(dir / "run.yaml", "data:\n  seq_len: 128\n");
+  REQUIRE_THROWS_WITH(load(dir, "run.yaml", {"train.optimizer.lr=-.inf"}),
+                      Contains("'train.optimizer.lr'") && Contains("--set train.optimizer.lr=-.inf") &&
+                          Contains("expected a finite number"));
+  CHECK(load(dir, "run.yaml", {"train.optimizer.lr=1e-3"}).train.optimizer.lr == 1e-3);
+}
+
+TEST_CASE("cli: numeric options and --set refuse non-finite numbers", "[config][cli][trust-io]") {
+  const std::string config = blt::test::source_path("configs/blt-small-cpu.yaml");
+  auto inf = blt::test::run_blt("flops " + config + " --patch-size inf");
+  CHECK(inf.exit_code != 0);
+  CHECK_THAT(inf.output, Contains("--patch-size expects a finite number, got 'inf'"));
+  auto nan = blt::test::run_blt("flops " + config + " --set train.optimizer.lr=.nan");
+  CHECK(nan.exit_code != 0);
+  CHECK_THAT(nan.output, Contains("'train.optimizer.lr'") && Contains("expected a finite number"));
+}
+
+TEST_CASE("config: --set with an empty, ~ or null value is refused, naming the key", "[config][trust-io]") {
+  TempDir dir;
+  write_file(dir / "run.yaml", "data:\n  seq_len: 128\n");
+  for (const std::string value : {"", "~", "null", "Null", "{a: ~}"}) {
+    INFO("value '" << value << "'");
+    REQUIRE_THROWS_WITH(load(dir, "run.yaml", {"data.seq_len=" + value}),
+                        Contains("'--set data.seq_len=" + value + "'") && Contains("gives 'data.seq_len' no value"));
+  }
+  // A quoted empty string is a value.
+  CHECK(load(dir, "run.yaml", {"train.out_dir=\"\""}).train.out_dir.empty());
+}
+
 TEST_CASE("config: file problems are clear", "[config]") {
   TempDir dir;
   REQUIRE_THROWS_WITH(load(dir, "missing.yaml"), Contains("missing.yaml' does not exist"));

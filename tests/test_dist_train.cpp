@@ -17,12 +17,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// float32 over differently ordered gradient sums (measured: docs/distributed.md).
-// Losses agree to ~1e-8. Parameters differ most in hash n-gram rows hit a few
-// times, whose tiny gradients AdamW scales up to near the learning rate (3e-3):
-// up to 4e-5 after 4 steps.
-constexpr double kLossRelTolerance = 1e-6;
-constexpr double kParamAbsTolerance = 2e-4;
+// The runs train in float64 (train.precision fp64), so that one process and N
+// ranks differ only by float64 rounding of sums taken in another order. Bound:
+// a gradient element sums n <= 6 x 64 x (layers + 1) < 1e4 products; reordering
+// changes it by at most n u sum|terms|, u = 1.1e-16: a relative 1e-12 of its
+// magnitude. AdamW's step lr m / (sqrt(v) + eps) is scale-invariant in g for
+// |g| >> eps and moves by at most lr |dg| / eps below; for the smallest gradients
+// that reach a parameter (|g| ~ eps = 1e-8, a hash row hit once), lr 3e-3 x 1e-12
+// = 3e-15 per step. Four steps through a network whose updates feed back
+// (a few orders of magnitude of growth at most) stay far below 1e-10; a real
+// difference in what the ranks compute (a dropped micro-batch, a wrong scale, a
+// missed reduction) moves parameters by ~lr = 3e-3 and losses by > 1e-4.
+// (In float32 the same reordering gives ~1e-7 relative, which AdamW amplified to
+// 2e-4 on some machines: tolerances there depended on the BLAS and threads.)
+constexpr double kLossRelTolerance = 1e-12;
+constexpr double kParamAbsTolerance = 1e-10;
 constexpr int kGlobalBatch = 6;
 
 // Trains `config` with `ranks` processes, each step of the global batch in
@@ -81,7 +90,8 @@ std::string wait_for_first_step(const std::string& out_dir) {
 void check_strategy(const std::string& strategy, const std::string& other, int port) {
   TempDir dir;
   blt::test::write_corpus(dir / "corpus");
-  const auto config = config_file(dir, "run", "tiny", "  steps: 4\n  checkpoint_every: 2\n  keep_checkpoints: 2\n");
+  const auto config = config_file(dir, "run", "tiny",
+                                  "  steps: 4\n  checkpoint_every: 2\n  keep_checkpoints: 2\n  precision: fp64\n");
   const auto run = [&](const std::string& name, int ranks, int grad_accum, int port_offset,
                        const std::string& run_strategy) {
     const auto r = train(config, ranks, grad_accum, port + port_offset,

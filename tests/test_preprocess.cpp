@@ -1,7 +1,15 @@
+#include <unistd.h>
 #include <zlib.h>
+
+#include <fmt/format.h>
+
+#include <set>
+#include <string>
+#include <vector>
 
 #include "blt/data/corpus_stats.h"
 #include "blt/data/preprocess.h"
+#include "blt/data/preprocess_output.h"
 #include "blt/data/shard_reader.h"
 #include "blt/data/shard_writer.h"
 #include "helpers.h"
@@ -30,6 +38,15 @@ std::multiset<std::string> all_docs(const std::string& out) {
     for (uint64_t d = 0; d < set.num_docs(); ++d) docs.emplace(set.doc(d));
   }
   return docs;
+}
+
+// Entries next to `out` whose names start with out's: staging or moved-aside directories.
+std::vector<std::string> left_next_to(const std::string& out) {
+  std::vector<std::string> left;
+  const std::string prefix = fs::path(out).filename().string() + ".";
+  for (const auto& entry : fs::directory_iterator(fs::path(out).parent_path()))
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) left.push_back(entry.path().string());
+  return left;
 }
 
 PreprocessOptions options_for(const TempDir& dir, std::vector<std::string> inputs) {
@@ -142,6 +159,28 @@ TEST_CASE("preprocess: a corrupt gzip input is reported with its name", "[prepro
   CHECK_FALSE(fs::exists(o.out_dir));
 }
 
+TEST_CASE("preprocess: a truncated gzip input is an error naming the file, not a shorter document",
+          "[preprocess][errors][trust-io]") {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 1500; ++i) text += "line " + std::to_string(i * 7919 % 10007) + " of a document\n";
+  write_gzip(dir / "whole.txt.gz", text);
+  const auto bytes = blt::test::read_file(dir / "whole.txt.gz");
+  // Cut in the middle of the deflate data, and cut only the 8-byte trailer (CRC-32 and length).
+  for (const std::size_t keep : {bytes.size() / 2, bytes.size() - 4}) {
+    INFO("kept " << keep << " of " << bytes.size() << " bytes");
+    write_file(dir / "cut.txt.gz", bytes.substr(0, keep));
+    auto o = options_for(dir, {dir / "cut.txt.gz"});
+    REQUIRE_THROWS_WITH(preprocess(o), Contains("cut.txt.gz' is truncated") &&
+                                           Contains("ends at byte " + std::to_string(keep)));
+    CHECK_FALSE(fs::exists(o.out_dir));
+  }
+  auto o = options_for(dir, {dir / "whole.txt.gz"});
+  o.valid_fraction = 0;
+  preprocess(o);
+  CHECK(all_docs(o.out_dir) == std::multiset<std::string>{text.substr(0, text.size() - 1)});
+}
+
 TEST_CASE("preprocess: refuses to replace a directory that is not its own output", "[preprocess][errors]") {
   TempDir dir;
   write_file(dir / "a.txt", "text\n");
@@ -149,6 +188,130 @@ TEST_CASE("preprocess: refuses to replace a directory that is not its own output
   auto o = options_for(dir, {dir / "a.txt"});
   REQUIRE_THROWS_WITH(preprocess(o), Contains("is not a blt preprocess output"));
   CHECK(fs::exists(dir / "out/precious.txt"));
+}
+
+TEST_CASE("preprocess: replaces only a directory that provably is its own earlier output",
+          "[preprocess][errors][trust-io]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "text\n");
+  auto o = options_for(dir, {dir / "a.txt"});
+  o.valid_fraction = 0;
+  // A directory of the user's that merely holds a file named manifest.json.
+  write_file(dir / "out/manifest.json", "{}\n");
+  write_file(dir / "out/precious.txt", "keep me");
+  REQUIRE_THROWS_WITH(preprocess(o), Contains("manifest.json that does not list what blt preprocess wrote"));
+  CHECK(blt::test::read_file(dir / "out/precious.txt") == "keep me");
+  fs::remove_all(dir / "out");
+
+  preprocess(o);
+  preprocess(o);  // its own earlier output is replaced
+  CHECK(all_docs(o.out_dir) == std::multiset<std::string>{"text"});
+  // A file of the user's put into an earlier output.
+  write_file(dir / "out/train/notes.txt", "mine");
+  REQUIRE_THROWS_WITH(preprocess(o), Contains("holds 'train/notes.txt', which blt preprocess did not write"));
+  CHECK(blt::test::read_file(dir / "out/train/notes.txt") == "mine");
+  fs::remove(dir / "out/train/notes.txt");
+  // A shard that is no longer the one written.
+  write_file(dir / "out/train/shard-00000.bltshard", "something else");
+  REQUIRE_THROWS_WITH(preprocess(o), Contains("holds 'train/shard-00000.bltshard', changed since"));
+  fs::remove_all(dir / "out");
+  write_file(dir / "out", "a file");
+  REQUIRE_THROWS_WITH(preprocess(o), Contains("exists and is not a directory"));
+  CHECK(blt::test::read_file(dir / "out") == "a file");
+  CHECK(left_next_to(o.out_dir).empty());
+}
+
+TEST_CASE("preprocess: two runs into one output stage apart, and the later one to publish fails",
+          "[preprocess][errors][trust-io]") {
+  TempDir dir;
+  const std::string out = dir / "out";
+  const auto stage = [](const PreprocessOutput& output, const std::string& text) {
+    write_file(output.staging() + "/train/doc.txt", text);
+  };
+  {
+    PreprocessOutput first(out), second(out);
+    CHECK(first.staging() != second.staging());
+    stage(first, "first");
+    stage(second, "second");
+    first.publish({});
+    REQUIRE_THROWS_WITH(second.publish({}), Contains("another process published '" + out + "'"));
+  }
+  CHECK(blt::test::read_file(out + "/train/doc.txt") == "first");
+  CHECK(left_next_to(out).empty());
+  // Both replacing that output: the second finds it is no longer the one it started from.
+  {
+    PreprocessOutput first(out), second(out);
+    stage(first, "first again");
+    stage(second, "second again");
+    first.publish({});
+    REQUIRE_THROWS_WITH(second.publish({}), Contains("'" + out + "' changed while this preprocess ran"));
+  }
+  CHECK(blt::test::read_file(out + "/train/doc.txt") == "first again");
+  std::string run_id;
+  CHECK(why_not_replaceable(out, &run_id).empty());
+  CHECK(left_next_to(out).empty());
+}
+
+TEST_CASE("preprocess: leaves the staging of other runs alone and removes that of exited ones",
+          "[preprocess][trust-io]") {
+  TempDir dir;
+  write_file(dir / "a.txt", "text\n");
+  char host[256] = {};
+  REQUIRE(gethostname(host, sizeof host - 1) == 0);
+  const auto exited = blt::test::run_shell("sh -c 'echo $$'");
+  const std::string dead_pid = exited.output.substr(0, exited.output.find('\n'));
+  const std::string other = dir / "out.partial";  // what every run used to share
+  const std::string running = fmt::format("{}.partial-{}-{}-0000abcd", dir / "out", host, getpid());
+  const std::string interrupted = fmt::format("{}.partial-{}-{}-0000abcd", dir / "out", host, dead_pid);
+  for (const auto& staging : {other, running, interrupted}) write_file(staging + "/train/shard-00000.bltshard", "x");
+  auto o = options_for(dir, {dir / "a.txt"});
+  o.valid_fraction = 0;
+  preprocess(o);
+  CHECK(all_docs(o.out_dir) == std::multiset<std::string>{"text"});
+  CHECK(fs::exists(other + "/train/shard-00000.bltshard"));
+  CHECK(fs::exists(running + "/train/shard-00000.bltshard"));
+  CHECK_FALSE(fs::exists(interrupted));
+}
+
+TEST_CASE("preprocess: directory walks skip binary files and report them; named binary files are refused",
+          "[preprocess][errors][trust-io]") {
+  TempDir dir;
+  write_file(dir / "tree/a.py", "print('hello')\n");
+  const std::string latin1 = "caf\xc3\xa9, and in Latin-1 caf\xe9";  // text with one invalid UTF-8 byte
+  write_file(dir / "tree/b.txt", latin1 + "\n");
+  const std::string pyc = std::string("\xa7\x0d\x0d\x0a\0\0\0\0", 8) + "code";
+  write_file(dir / "tree/__pycache__/a.cpython-311.pyc", pyc);
+  const std::string elf = std::string("\x7f" "ELF\x02\x01\x01\0", 8) + std::string(5000, 'x');
+  write_file(dir / "tree/lib.so", elf);
+  std::string noise;  // no NUL, but not UTF-8 at all: continuation bytes only
+  for (int i = 0; i < 4096; ++i) noise += static_cast<char>(0x80 + i % 64);
+  write_file(dir / "tree/noise.bin", noise);
+  write_gzip(dir / "tree/packed.so.gz", elf);  // judged by its decompressed bytes
+
+  auto o = options_for(dir, {dir / "tree"});
+  o.valid_fraction = 0;
+  const auto report = preprocess(o);
+  CHECK(all_docs(o.out_dir) == std::multiset<std::string>{"print('hello')", latin1});
+  CHECK(report.skipped_binary.files == 4);
+  CHECK(report.skipped_binary.bytes == pyc.size() + elf.size() + noise.size() + fs::file_size(dir / "tree/packed.so.gz"));
+  CHECK(report.skipped_binary.examples ==
+        std::vector<std::string>{dir / "tree/__pycache__/a.cpython-311.pyc", dir / "tree/lib.so",
+                                 dir / "tree/noise.bin", dir / "tree/packed.so.gz"});
+  o.source.keep_binary = true;
+  CHECK(preprocess(o).train_docs == 6);
+
+  o = options_for(dir, {dir / "tree/lib.so"});
+  REQUIRE_THROWS_WITH(preprocess(o), Contains("input '" + (dir / "tree/lib.so") + "' looks binary (a NUL byte at offset 7)") &&
+                                         Contains("--keep-binary"));
+  o = options_for(dir, {dir / "tree/noise.bin"});
+  REQUIRE_THROWS_WITH(preprocess(o), Contains("looks binary (100% of its first 4096 bytes are not UTF-8)"));
+  o.source.keep_binary = true;
+  o.valid_fraction = 0;
+  CHECK(preprocess(o).train_docs == 1);
+
+  const auto cli = run_blt("preprocess " + (dir / "tree") + " --out " + (dir / "cli") + " --valid-fraction 0");
+  CHECK(cli.exit_code == 0);
+  CHECK_THAT(cli.output, Contains("skipped 4 binary files") && Contains("lib.so") && Contains("--keep-binary"));
 }
 
 TEST_CASE("cli: preprocess and data stats run end to end and fail with non-zero exit", "[preprocess][cli]") {

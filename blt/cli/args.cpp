@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 
 #include "blt/core/error.h"
@@ -68,6 +69,7 @@ void ArgParser::assign(const Spec& spec, const std::string& value) const {
             bad("a number");
           }
           if (used != value.size()) bad("a number");
+          if (!std::isfinite(*target)) bad("a finite number");  // stod reads inf and nan
         } else {
           *target = true;
         }

@@ -27,7 +27,11 @@ int preprocess(const Args& args) {
       .option("valid-fraction", "share of documents for validation", &o.valid_fraction)
       .option("seed", "seed of the train/valid split", &seed)
       .option("shard-mb", "payload MiB per shard", &shard_mb)
-      .option("max-doc-mb", "longer documents are cut at a line end", &max_doc_mb);
+      .option("max-doc-mb", "longer documents are cut at a line end", &max_doc_mb)
+      .flag("keep-binary",
+            "read files that look binary (NUL bytes, mostly invalid UTF-8) as text; by default directory walks "
+            "skip them and named ones are refused",
+            &o.source.keep_binary);
   if (!parser.parse(args)) return 0;
   if (o.out_dir.empty()) fail("blt preprocess: --out is required");
   if (seed < 0 || shard_mb < 1 || max_doc_mb < 1) fail("blt preprocess: --seed must be >= 0, --shard-mb and --max-doc-mb >= 1");
@@ -35,6 +39,9 @@ int preprocess(const Args& args) {
   o.shard_bytes = static_cast<uint64_t>(shard_mb) << 20;
   o.source.max_doc_bytes = static_cast<uint64_t>(max_doc_mb) << 20;
   const auto r = data::preprocess(o);
+  if (r.skipped_binary.files > 0)
+    spdlog::warn("skipped {} binary files ({}), e.g. {}; --keep-binary reads them as text", r.skipped_binary.files,
+                 human_bytes(double(r.skipped_binary.bytes)), fmt::join(r.skipped_binary.examples, ", "));
   spdlog::info("wrote {}: train {} documents, {} in {} shards; valid {} documents, {} in {} shards ({:.1f} s)",
                o.out_dir, r.train_docs, human_bytes(double(r.train_bytes)), r.train_shards, r.valid_docs,
                human_bytes(double(r.valid_bytes)), r.valid_shards, r.seconds);

@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -17,13 +19,13 @@ namespace {
 
 std::string read_whole(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot read", path);
+  if (!in) fail("{}: cannot read: {}", path, std::strerror(errno));
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 torch::Tensor read_patch_lengths(const std::string& path) {
   std::ifstream in(path);
-  if (!in) fail("{}: cannot read", path);
+  if (!in) fail("{}: cannot read: {}", path, std::strerror(errno));
   std::vector<int64_t> lengths;
   std::string word;
   while (in >> word) {

@@ -21,12 +21,14 @@ const Command kCommands[] = {
     {"preprocess", "turn text, directories, JSON lines (optionally gzip'd) into byte shards", blt::cli::preprocess},
     {"data stats", "documents, bytes, byte entropy and script mix of shards", blt::cli::data_stats},
     {"train", "train a model (one process, or many under torchrun / scripts/launch.sh); resumes", blt::cli::train},
-    {"eval", "bits per byte of a checkpoint on held-out shards", blt::cli::eval},
-    {"export", "consolidate a (sharded) training checkpoint into a model checkpoint", blt::cli::export_checkpoint},
+    {"eval", "bits per byte on held-out shards, under character noise; character-level tasks", blt::cli::eval},
+    {"export", "write a checkpoint's model as one model directory (blt or Hugging Face format)", blt::cli::export_checkpoint},
+    {"generate", "continue a prompt with a blt or byte_lm checkpoint (cached, incremental patching)", blt::cli::generate},
     {"config show", "print a fully resolved config (includes and --set applied)", blt::cli::config_show},
     {"model info", "parameter counts per component of a model config", blt::cli::model_info},
     {"model logits", "save a checkpoint's logits on the bytes of a file (parity checks)", blt::cli::model_logits},
     {"patching threshold", "entropy threshold giving a wanted mean patch size for an entropy model", blt::cli::patching_threshold},
+    {"patch", "where an entropy model's patches fall in a text (terminal colours, HTML page)", blt::cli::patch},
     {"sweep plan", "every run of a scaling sweep with its shapes, steps and FLOPs", blt::cli::sweep_plan},
     {"sweep run", "train a sweep's runs one after another; skips finished runs, resumes the others", blt::cli::sweep_run},
     {"sweep report", "a sweep's CSV and plots (bits/byte against training and inference FLOPs)", blt::cli::sweep_report},
@@ -47,7 +49,7 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  blt::setup_cpu_runtime();
+  blt::setup_cpu_runtime(argv);
   blt::init_logging({});
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -1,6 +1,9 @@
 #include "blt/config/yaml_config.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <set>
 
 namespace blt::config {
 namespace fs = std::filesystem;
@@ -18,8 +21,31 @@ YAML::Node load_yaml_file(const std::string& path) {
   } catch (const YAML::ParserException& e) {
     fail("config file {}:{}:{}: YAML syntax error: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg);
   } catch (const YAML::BadFile&) {
-    fail("cannot read config file '{}'", path);
+    fail("cannot read config file '{}': {}", path, std::strerror(errno));
   }
+}
+
+// The spellings yaml-cpp reads as infinity or NaN (YAML's core schema). No setting
+// has a use for them, and the check has to be here, where the file and line are
+// known: a number field would take them. (A string setting cannot be one of these
+// words: an acceptable price.)
+bool is_non_finite_number(const YAML::Node& node) {
+  if (!node.IsScalar()) return false;
+  static const std::set<std::string> spellings = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
+                                                  "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN"};
+  return spellings.count(node.Scalar()) > 0;
+}
+
+bool contains_null(const YAML::Node& node) {
+  if (node.IsNull()) return true;
+  if (node.IsMap()) {
+    for (const auto& kv : node)
+      if (contains_null(kv.second)) return true;
+  } else if (node.IsSequence()) {
+    for (const auto& item : node)
+      if (contains_null(item)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -108,6 +134,8 @@ void Document::merge(YAML::Node parent, const std::string& key, const YAML::Node
 void Document::record_origins(const YAML::Node& node, const std::string& path, const std::string& file,
                               const YAML::Mark& mark) {
   origins_[path] = location(file, mark);
+  if (is_non_finite_number(node))
+    fail("config key '{}' ({}): expected a finite number, got '{}'", path, origins_[path], node.Scalar());
   if (node.IsMap()) {
     for (const auto& kv : node)
       record_origins(kv.second, path + "." + kv.first.as<std::string>(), file, kv.first.Mark());
@@ -141,6 +169,11 @@ void Document::apply_override(const std::string& assignment) {
     value = YAML::Node(text);  // not YAML: take it as a plain string
   }
   if (!value.IsDefined()) value = YAML::Node(text);
+  // An empty value, ~ or null would quietly mean "the built-in default" (an unset
+  // shell variable in `--set key=$X` would change the run unnoticed).
+  if (contains_null(value))
+    fail("override '--set {}' gives '{}' no value (empty, ~ or null); give one, or '\"\"' for an empty string",
+         assignment, assignment.substr(0, eq));
 
   std::vector<std::string> parts;
   for (std::size_t start = 0;;) {

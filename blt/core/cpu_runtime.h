@@ -13,6 +13,15 @@ namespace blt {
 //    speed). Unless OMP_NUM_THREADS is set, LibTorch gets every CPU this process
 //    may run on, divided among the local ranks of a multi-process job
 //    (LOCAL_WORLD_SIZE), so that ranks on one machine do not oversubscribe it.
-void setup_cpu_runtime();
+// 3. Waiting: an idle OpenMP thread of libgomp spins for up to 300,000 pause
+//    instructions (milliseconds on current x86) before it sleeps. Alone on its
+//    cores that is harmless; beside another busy process it burns the time slices
+//    the other's threads need (docs/training.md: two tiny runs on 2 cores ran at
+//    1/36 of the speed of one). libgomp reads its wait policy once, when it is
+//    loaded, before main(): so unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set,
+//    the program sets a short spin (kOpenMpSpinCount in cpu_runtime.cpp) and
+//    executes itself again in place (/proc/self/exe: same pid, same arguments).
+//    `argv` is main()'s; pass nullptr to skip the restart.
+void setup_cpu_runtime(char** argv);
 
 }  // namespace blt

@@ -10,11 +10,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "blt/core/error.h"
+#include "blt/core/files.h"
 
 namespace blt::safetensors {
 namespace {
@@ -259,32 +258,19 @@ void write(const std::string& path, std::vector<PendingTensor> tensors, const st
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data region 8-byte aligned
 
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path temp = target.parent_path() / (target.filename().string() + ".tmp." + std::to_string(::getpid()));
-  try {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("{}: cannot create {}", path, temp.string());
-    const uint64_t len = text.size();
-    out.write(reinterpret_cast<const char*>(&len), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      const auto& t = tensors[i];
-      const auto cpu = t.load().detach().to(torch::kCPU).contiguous();
-      if (cpu.scalar_type() != t.dtype || cpu.sizes() != c10::IntArrayRef(t.shape))
-        fail("{}: tensor '{}' was declared {} {} but loaded as {} {}", path, t.name, c10::toString(t.dtype),
-             shape_text(t.shape), c10::toString(cpu.scalar_type()), shape_text(cpu.sizes().vec()));
-      if (sizes[i] > 0) out.write(static_cast<const char*>(cpu.data_ptr()), static_cast<std::streamsize>(sizes[i]));
-    }
-    out.flush();
-    if (!out) fail("{}: write to {} failed", path, temp.string());
-    out.close();
-    fs::rename(temp, target);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(temp, ec);
-    throw;
+  AtomicFileWriter out(path);
+  const uint64_t len = text.size();
+  out.write(&len, 8);
+  out.write(text.data(), text.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    const auto cpu = t.load().detach().to(torch::kCPU).contiguous();
+    if (cpu.scalar_type() != t.dtype || cpu.sizes() != c10::IntArrayRef(t.shape))
+      fail("{}: tensor '{}' was declared {} {} but loaded as {} {}", path, t.name, c10::toString(t.dtype),
+           shape_text(t.shape), c10::toString(cpu.scalar_type()), shape_text(cpu.sizes().vec()));
+    if (sizes[i] > 0) out.write(cpu.data_ptr(), sizes[i]);
   }
+  out.commit();
 }
 
 void write(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,

@@ -6,6 +6,7 @@
 #include <torch/version.h>
 #ifdef BLT_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #endif
 
 #define BLT_TORCH_AT_LEAST(major, minor) \
@@ -36,6 +37,19 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, c
   const auto acc = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   auto probs = torch::nan_to_num(torch::softmax(scores.to(acc), -1), 0.0).to(v.scalar_type());
   return torch::matmul(probs, v);
+#endif
+}
+
+// Makes `device` the process's current CUDA device (a no-op for CPU devices).
+// Everything that allocates without naming a device (the caching allocator's
+// raw allocate(), NCCL communicators, c10d's internal buffers) uses the
+// current device, which is GPU 0 unless set: each rank sets its own before its
+// first allocation or collective.
+inline void set_current_device(const torch::Device& device) {
+#ifdef BLT_WITH_CUDA
+  if (device.is_cuda()) c10::cuda::set_device(device.index());
+#else
+  (void)device;
 #endif
 }
 

@@ -1,12 +1,14 @@
 #include "blt/data/preprocess.h"
 
+#include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "blt/core/checksum.h"
 #include "blt/core/error.h"
 #include "blt/core/progress.h"
+#include "blt/data/preprocess_output.h"
 #include "blt/data/shard_writer.h"
 
 namespace blt::data {
@@ -19,13 +21,12 @@ bool is_valid_document(std::string_view doc, double valid_fraction, uint64_t see
 
 namespace {
 
-PreprocessReport write_shards(const PreprocessOptions& options, const DocumentSource& source, const fs::path& partial) {
-  if (!(options.valid_fraction >= 0.0 && options.valid_fraction < 1.0))
-    fail("preprocess: valid fraction must be in [0, 1), got {}", options.valid_fraction);
-  if (options.shard_bytes < 1) fail("preprocess: shard size must be positive");
+// Writes the shards into `staging`; returns the report and the manifest to publish with them.
+std::pair<PreprocessReport, nlohmann::json> write_shards(const PreprocessOptions& options, const DocumentSource& source,
+                                                         const fs::path& staging) {
   const auto start = std::chrono::steady_clock::now();
-  ShardSetWriter train((partial / "train").string(), options.shard_bytes);
-  ShardSetWriter valid((partial / "valid").string(), options.shard_bytes);
+  ShardSetWriter train((staging / "train").string(), options.shard_bytes);
+  ShardSetWriter valid((staging / "valid").string(), options.shard_bytes);
 
   Progress progress("preprocess", source.total_file_bytes());
   source.for_each(
@@ -49,43 +50,36 @@ PreprocessReport write_shards(const PreprocessOptions& options, const DocumentSo
   report.valid_docs = valid.num_docs();
   report.valid_bytes = valid.num_bytes();
   report.valid_shards = valid.num_shards();
+  report.skipped_binary = source.skipped_binary();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  nlohmann::json manifest = {
+  const nlohmann::json manifest = {
       {"inputs", options.inputs},
       {"files", source.files().size()},
       {"format", options.source.format},
       {"text_field", options.source.text_field},
       {"doc_split", options.source.doc_split},
+      {"keep_binary", options.source.keep_binary},
+      {"skipped_binary", {{"files", report.skipped_binary.files}, {"bytes", report.skipped_binary.bytes}}},
       {"valid_fraction", options.valid_fraction},
       {"seed", options.seed},
       {"train", {{"documents", report.train_docs}, {"bytes", report.train_bytes}, {"shards", report.train_shards}}},
       {"valid", {{"documents", report.valid_docs}, {"bytes", report.valid_bytes}, {"shards", report.valid_shards}}},
   };
-  std::ofstream((partial / "manifest.json").string()) << manifest.dump(2) << "\n";
-  return report;
+  return {report, manifest};
 }
 
 }  // namespace
 
 PreprocessReport preprocess(const PreprocessOptions& options) {
   if (options.out_dir.empty()) fail("preprocess: no output directory given");
+  if (!(options.valid_fraction >= 0.0 && options.valid_fraction < 1.0))
+    fail("preprocess: valid fraction must be in [0, 1), got {}", options.valid_fraction);
+  if (options.shard_bytes < 1) fail("preprocess: shard size must be positive");
   const DocumentSource source(options.inputs, options.source);
-  const fs::path out(options.out_dir);
-  // Replacing a previous preprocess output is fine; anything else is not ours to delete.
-  if (fs::exists(out) && !fs::exists(out / "manifest.json"))
-    fail("output directory '{}' exists and is not a blt preprocess output; remove it or choose another", out.string());
-  const fs::path partial = out.string() + ".partial";
-  fs::remove_all(partial);  // left over from an interrupted run
-  PreprocessReport report;
-  try {
-    report = write_shards(options, source, partial);
-  } catch (...) {
-    fs::remove_all(partial);
-    throw;
-  }
-  fs::remove_all(out);
-  fs::rename(partial, out);
+  PreprocessOutput output(options.out_dir);  // removes its staging directory unless published
+  auto [report, manifest] = write_shards(options, source, output.staging());
+  output.publish(std::move(manifest));
   return report;
 }
 

@@ -22,11 +22,14 @@ struct PreprocessOptions {
 struct PreprocessReport {
   uint64_t train_docs = 0, train_bytes = 0, valid_docs = 0, valid_bytes = 0;
   int train_shards = 0, valid_shards = 0;
+  SkippedFiles skipped_binary;  // binary files of directory walks, left out
   double seconds = 0;
 };
 
 // Writes out_dir/{train,valid}/shard-*.bltshard and out_dir/manifest.json. The
-// output appears only when complete: it is built in out_dir.partial and renamed.
+// output appears only when complete: it is built in a staging directory of this
+// process's own and renamed (preprocess_output.h, which also says when an existing
+// out_dir may be replaced).
 PreprocessReport preprocess(const PreprocessOptions& options);
 
 // True when a document with this content goes to the validation split.

@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
 #include "blt/core/checksum.h"
 #include "blt/core/error.h"
+#include "blt/core/files.h"
 #include "blt/data/shard_format.h"
 
 namespace blt::data {
@@ -64,16 +67,20 @@ void ShardWriter::finish() {
   h.header_crc = crc32c(&h, offsetof(ShardHeader, header_crc));
   write(offsets_.data(), index_bytes);
   write(block_crcs_.data(), block_crcs_.size() * sizeof(uint32_t));
-  if (std::fseek(file_, 0, SEEK_SET) != 0) fail("seeking in shard '{}' failed", temp_path_);
+  if (std::fseek(file_, 0, SEEK_SET) != 0) fail("seeking in shard '{}' failed: {}", temp_path_, std::strerror(errno));
   write(&h, sizeof h);
-  const bool ok = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
-  std::fclose(file_);
+  bool ok = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+  int error = errno;
+  if (std::fclose(file_) != 0 && ok) {
+    ok = false;
+    error = errno;
+  }
   file_ = nullptr;
   if (!ok) {
     std::remove(temp_path_.c_str());
-    fail("writing shard '{}' failed: {}", temp_path_, std::strerror(errno));
+    fail("writing shard '{}' failed: {}", temp_path_, std::strerror(error));
   }
-  std::filesystem::rename(temp_path_, path_);
+  rename_file(temp_path_, path_);
 }
 
 ShardSetWriter::ShardSetWriter(std::string dir, uint64_t max_shard_bytes)

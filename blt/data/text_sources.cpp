@@ -3,6 +3,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -63,11 +65,14 @@ class LineReader {
   bool refill() {
     buffer_.resize(1 << 20);
     const int n = gzread(file_, buffer_.data(), static_cast<unsigned>(buffer_.size()));
-    if (n < 0) {
-      int code = 0;
-      const char* message = gzerror(file_, &code);
-      fail("input '{}' is corrupt near byte {}: {}", path_, offset(), message);
-    }
+    int code = Z_OK;
+    const char* message = gzerror(file_, &code);
+    if (n < 0) fail("input '{}' is corrupt near byte {}: {}", path_, offset(), message);
+    // zlib returns what it could inflate from a cut-off stream and flags it only as
+    // Z_BUF_ERROR: without this check a truncated .gz reads as a shorter document.
+    if (code == Z_BUF_ERROR)
+      fail("input '{}' is truncated: the file ends at byte {} inside a gzip stream (no end marker)", path_,
+           fs::file_size(path_));
     pos_ = 0;
     end_ = static_cast<std::size_t>(n);
     return n > 0;
@@ -78,6 +83,49 @@ class LineReader {
   std::size_t pos_ = 0, end_ = 0;
   uint64_t line_number_ = 0;
 };
+
+// Bytes of `sample` outside well-formed UTF-8 sequences (overlong and surrogate forms
+// are not told apart: this only separates text from binary). A sequence cut off by
+// the end of the sample counts as well-formed.
+std::size_t invalid_utf8_bytes(std::string_view sample) {
+  std::size_t invalid = 0;
+  for (std::size_t i = 0; i < sample.size();) {
+    const auto lead = static_cast<unsigned char>(sample[i]);
+    const std::size_t length = lead < 0x80 ? 1 : lead < 0xC2 ? 0 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : lead < 0xF5 ? 4 : 0;
+    std::size_t have = length ? 1 : 0;
+    while (have && have < length && i + have < sample.size() &&
+           (static_cast<unsigned char>(sample[i + have]) & 0xC0) == 0x80)
+      ++have;
+    if (length && (have == length || i + have == sample.size())) {
+      i += have;
+    } else {
+      ++invalid;
+      ++i;
+    }
+  }
+  return invalid;
+}
+
+// Why the file at `path` looks binary (from its first 8 KiB, decompressed for .gz),
+// or empty when it looks like text. Like git and grep, a NUL byte means binary; so
+// does a sample mostly outside UTF-8. Text in a legacy 8-bit encoding has invalid
+// bytes only at its non-ASCII letters, well under half of them in Latin scripts.
+std::string binary_reason(const std::string& path) {
+  constexpr std::size_t kSampleBytes = 8192;
+  constexpr double kMaxInvalidShare = 0.5;
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file) fail("cannot open input '{}': {}", path, std::strerror(errno));
+  std::string sample(kSampleBytes, '\0');
+  const int n = gzread(file, sample.data(), static_cast<unsigned>(sample.size()));
+  gzclose(file);
+  if (n <= 0) return "";  // empty, or a corrupt .gz that the reader reports with its offset
+  sample.resize(static_cast<std::size_t>(n));
+  if (const auto nul = sample.find('\0'); nul != std::string::npos) return fmt::format("a NUL byte at offset {}", nul);
+  const double invalid = double(invalid_utf8_bytes(sample)) / double(sample.size());
+  if (invalid > kMaxInvalidShare)
+    return fmt::format("{:.0f}% of its first {} bytes are not UTF-8", 100 * invalid, sample.size());
+  return "";
+}
 
 bool is_blank(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
@@ -106,11 +154,28 @@ DocumentSource::DocumentSource(const std::vector<std::string>& inputs, SourceOpt
         if (it->is_regular_file()) found.push_back(it->path().string());
       }
       std::sort(found.begin(), found.end());
-      files_.insert(files_.end(), found.begin(), found.end());
+      for (const auto& path : found) {
+        if (!options_.keep_binary && !binary_reason(path).empty()) {
+          constexpr std::size_t kExamples = 5;
+          ++skipped_binary_.files;
+          skipped_binary_.bytes += fs::file_size(path);
+          if (skipped_binary_.examples.size() < kExamples) skipped_binary_.examples.push_back(path);
+          continue;
+        }
+        files_.push_back(path);
+      }
     } else {
+      // A file named on its own is meant to be read: a binary one is a mistake to report, not to skip.
+      if (!options_.keep_binary) {
+        if (const std::string reason = binary_reason(input); !reason.empty())
+          fail("input '{}' looks binary ({}); pass --keep-binary to read it as text anyway", input, reason);
+      }
       files_.push_back(input);
     }
   }
+  if (files_.empty() && skipped_binary_.files > 0)
+    fail("inputs {} contain only binary files ({}, e.g. {}); pass --keep-binary to read them as text",
+         fmt::join(inputs, ", "), skipped_binary_.files, skipped_binary_.examples.front());
   if (files_.empty()) fail("inputs {} contain no files", fmt::join(inputs, ", "));
   for (const auto& f : files_) total_bytes_ += fs::file_size(f);
 }

@@ -16,39 +16,46 @@ namespace blt::dist {
 Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout)
     : rank_(env.rank), world_size_(env.world_size), timeout_(timeout), device_(device) {
   if (world_size_ == 1) return;
-  c10d::TCPStoreOptions store_options;
-  store_options.port = static_cast<uint16_t>(env.master_port);
-  store_options.isServer = env.rank == 0;
-  store_options.numWorkers = env.world_size;
-  store_options.timeout = timeout;
+  // Joining waits for every rank: at the store (rank 0 serves it at MASTER_ADDR:MASTER_PORT)
+  // and in the backend's connection mesh. c10d reports a peer that never came only as
+  // "Socket Timeout" or a connect timeout; say what was awaited and which setting bounds it.
   try {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<uint16_t>(env.master_port);
+    store_options.isServer = env.rank == 0;
+    store_options.numWorkers = env.world_size;
+    store_options.timeout = timeout;
     store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
-  } catch (const std::exception& e) {
-    fail("rank {}: rendezvous at {}:{} failed within {} s: {}", env.rank, env.master_addr, env.master_port,
-         timeout.count() / 1000, e.what());
-  }
-  auto prefixed = c10::make_intrusive<c10d::PrefixStore>("blt", store_);
-  if (device.is_cuda()) {
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("blt", store_);
+    if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL
-    auto options = c10d::ProcessGroupNCCL::Options::create();
-    options->timeout = timeout;
-    backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, rank_, world_size_, options);
-    backend_name_ = "nccl";
-    native_flat_ = true;
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, rank_, world_size_, options);
+      backend_name_ = "nccl";
+      native_flat_ = true;
 #else
-    fail("this blt was built without NCCL; CUDA training across processes needs it");
+      fail("this blt was built without NCCL; CUDA training across processes needs it");
 #endif
-  } else {
+    } else {
 #ifdef BLT_WITH_GLOO
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
-    backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank_, world_size_, options);
-    backend_name_ = "gloo";
-    native_flat_ = compat::kGlooHasFlatCollectives;
+      auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+      backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank_, world_size_, options);
+      backend_name_ = "gloo";
+      native_flat_ = compat::kGlooHasFlatCollectives;
 #else
-    fail("this blt was built without Gloo (its LibTorch ships no gloo headers), so CPU ranks cannot "
-         "communicate; train on CUDA (NCCL) or build where gloo's headers exist (docs/gpu.md)");
+      fail("this blt was built without Gloo (its LibTorch ships no gloo headers), so CPU ranks cannot "
+           "communicate; train on CUDA (NCCL) or build where gloo's headers exist (docs/gpu.md)");
 #endif
+    }
+  } catch (const blt::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("rank {} of world size {}: joining the other ranks at {}:{} failed within dist.timeout_s = {} s (every rank "
+         "must start within that time, with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and reach rank 0 "
+         "there): {}",
+         env.rank, env.world_size, env.master_addr, env.master_port, timeout.count() / 1000, e.what());
   }
 }
 

@@ -1,5 +1,7 @@
 #include "blt/dist/sharded_unit.h"
 
+#include <c10/core/DeviceGuard.h>
+
 #include "blt/core/error.h"
 
 namespace blt::dist {
@@ -8,8 +10,10 @@ namespace {
 FlatLayout layout_of(const ParamUnit& unit, const std::set<std::string>& decayed, int world_size) {
   std::vector<FlatEntry> entries;
   for (const auto& [name, p] : unit.params) {
-    if (p.scalar_type() != torch::kFloat)
-      fail("sharding: parameter '{}' is {}, but master weights must be fp32", name, c10::toString(p.scalar_type()));
+    const auto first = unit.params.front().second.scalar_type();
+    if ((p.scalar_type() != torch::kFloat && p.scalar_type() != torch::kDouble) || p.scalar_type() != first)
+      fail("sharding: parameter '{}' is {}, but a unit's master weights must be all fp32 (or all fp64)", name,
+           c10::toString(p.scalar_type()));
     entries.push_back({name, p.sizes().vec(), decayed.count(name) > 0});
   }
   return FlatLayout(std::move(entries), world_size);
@@ -23,8 +27,11 @@ void free_storage(const torch::Tensor& t) {
   storage->set_nbytes(0);
 }
 
+// The allocator's raw allocate() takes no device: it serves the current one,
+// which must be the storage's (a CUDA rank's GPU, not GPU 0).
 void allocate_storage(const torch::Tensor& t) {
   auto* storage = t.storage().unsafeGetStorageImpl();
+  const c10::DeviceGuard on_device(storage->device());
   const std::size_t bytes = static_cast<std::size_t>(t.numel()) * t.element_size();
   storage->set_data_ptr_noswap(storage->allocator()->allocate(bytes));
   storage->set_nbytes(bytes);

@@ -25,6 +25,7 @@ class BltModel : public CausalLM {
 
   // The patcher used when an input has no patch lengths (not part of the parameters).
   void set_patcher(std::shared_ptr<Patcher> patcher) { patcher_ = std::move(patcher); }
+  const std::shared_ptr<Patcher>& patcher() const { return patcher_; }
   // Reference computation: the same model with dense masks in every attention (tests).
   torch::Tensor forward_dense_reference(const ModelInput& input);
 

@@ -64,13 +64,24 @@ torch::Tensor CrossAttentionImpl::pool_bytes(const torch::Tensor& patch_queries,
 
 torch::Tensor CrossAttentionImpl::read_patches(const torch::Tensor& byte_queries, const torch::Tensor& patch_kv,
                                                const torch::Tensor& patch_ids, int64_t k) {
-  const int64_t B = byte_queries.size(0), L = byte_queries.size(1), P = patch_kv.size(1) / k;
-  auto q = q_proj(q_norm(byte_queries)).view({B, L, 1, heads, head_dim});
-  auto kv_in = k_norm(patch_kv);
+  const int64_t B = byte_queries.size(0), L = byte_queries.size(1);
+  auto [keys, values] = patch_keys_values(patch_kv, k);
   auto index = patch_ids.view({B, L, 1, 1, 1}).expand({B, L, k, heads, head_dim});
-  auto keys = project_kv(k_proj, kv_in).view({B, P, k, heads, head_dim}).gather(1, index);      // [B, L, k, H, D]
-  auto values = project_kv(v_proj, kv_in).view({B, P, k, heads, head_dim}).gather(1, index);  // [B, L, k, H, D]
-  auto scores = (q * keys).sum(-1, /*keepdim=*/false, accumulate_type(q)) * scale();          // [B, L, k, H]
+  return attend_patch(byte_queries, keys.gather(1, index), values.gather(1, index));
+}
+
+std::pair<torch::Tensor, torch::Tensor> CrossAttentionImpl::patch_keys_values(const torch::Tensor& patch_kv, int64_t k) {
+  const int64_t B = patch_kv.size(0), P = patch_kv.size(1) / k;
+  auto kv_in = k_norm(patch_kv);
+  return {project_kv(k_proj, kv_in).view({B, P, k, heads, head_dim}),
+          project_kv(v_proj, kv_in).view({B, P, k, heads, head_dim})};
+}
+
+torch::Tensor CrossAttentionImpl::attend_patch(const torch::Tensor& byte_queries, const torch::Tensor& keys,
+                                               const torch::Tensor& values) {
+  const int64_t B = byte_queries.size(0), L = byte_queries.size(1);
+  auto q = q_proj(q_norm(byte_queries)).view({B, L, 1, heads, head_dim});
+  auto scores = (q * keys).sum(-1, /*keepdim=*/false, accumulate_type(q)) * scale();  // [B, L, k, H]
   auto weights = torch::softmax(scores, 2).to(values.scalar_type());
   auto out = (weights.unsqueeze(-1) * values).sum(2);  // [B, L, H, D]
   return byte_queries + o_proj(out.reshape({B, L, heads * head_dim}));

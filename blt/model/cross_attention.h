@@ -13,6 +13,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <utility>
+
 #include "blt/model/rms_norm.h"
 
 namespace blt::model {
@@ -29,6 +31,12 @@ class CrossAttentionImpl : public torch::nn::Module {
   // (the patch whose k vectors each byte reads).
   torch::Tensor read_patches(const torch::Tensor& byte_queries, const torch::Tensor& patch_kv,
                              const torch::Tensor& patch_ids, int64_t k);
+  // read_patches in two parts, so that incremental decoding projects each
+  // patch's keys and values once: patch_kv [B, P*k, dim] -> keys and values
+  // [B, P, k, heads, head_dim]; then byte_queries [B, L, dim] attend to the k
+  // keys/values each byte reads ([B, L, k, heads, head_dim]).
+  std::pair<torch::Tensor, torch::Tensor> patch_keys_values(const torch::Tensor& patch_kv, int64_t k);
+  torch::Tensor attend_patch(const torch::Tensor& byte_queries, const torch::Tensor& keys, const torch::Tensor& values);
   // Reference: queries [B, Lq, dim], kv [B, Lk, dim], mask bool [B, Lq, Lk] (true = attend).
   torch::Tensor dense(const torch::Tensor& queries, const torch::Tensor& kv, const torch::Tensor& mask);
 

@@ -10,8 +10,12 @@ GlobalTransformerImpl::GlobalTransformerImpl(const ModelConfig& config) : shape_
   layers = register_module("layers", make_layers(shape_));
 }
 
+torch::Tensor GlobalTransformerImpl::project(const torch::Tensor& patch_states) {
+  return token_embedding_projection ? token_embedding_projection(patch_states) : patch_states;
+}
+
 torch::Tensor GlobalTransformerImpl::forward(const torch::Tensor& patch_states) {
-  auto h = token_embedding_projection ? token_embedding_projection(patch_states) : patch_states;
+  auto h = project(patch_states);
   auto rope = rope_for(shape_, h.size(1), h.scalar_type(), h.device());
   AttentionPattern causal;
   causal.window = shape_.sliding_window;

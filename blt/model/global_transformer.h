@@ -13,6 +13,8 @@ class GlobalTransformerImpl : public torch::nn::Module {
   explicit GlobalTransformerImpl(const ModelConfig& config);
   // patch_states [B, P, k * d_l] -> [B, P, d_g]
   torch::Tensor forward(const torch::Tensor& patch_states);
+  // The layers' input: patch_states [B, P, k * d_l] -> [B, P, d_g].
+  torch::Tensor project(const torch::Tensor& patch_states);
 
   torch::nn::Linear token_embedding_projection{nullptr};  // null when k * d_l == d_g
   torch::nn::ModuleList layers{nullptr};

@@ -112,38 +112,6 @@ TransformerShape shape_from(const JsonSection& sub, const JsonSection& top, int6
   return s;
 }
 
-void add_stack(std::vector<TensorShape>& out, const std::string& prefix, const TransformerShape& s) {
-  const int64_t hd = s.head_dim(), q = s.heads * hd, kv = s.kv_head_count() * hd;
-  for (int64_t i = 0; i < s.layers; ++i) {
-    const std::string p = fmt::format("{}layers.{}.", prefix, i);
-    out.push_back({p + "self_attn.q_proj.weight", {q, s.dim}});
-    out.push_back({p + "self_attn.k_proj.weight", {kv, s.dim}});
-    out.push_back({p + "self_attn.v_proj.weight", {kv, s.dim}});
-    out.push_back({p + "self_attn.o_proj.weight", {s.dim, q}});
-    out.push_back({p + "mlp.gate_proj.weight", {s.ffn_dim, s.dim}});
-    out.push_back({p + "mlp.up_proj.weight", {s.ffn_dim, s.dim}});
-    out.push_back({p + "mlp.down_proj.weight", {s.dim, s.ffn_dim}});
-    out.push_back({p + "input_layernorm.weight", {s.dim}});
-    out.push_back({p + "post_attention_layernorm.weight", {s.dim}});
-  }
-}
-
-void add_cross_attention(std::vector<TensorShape>& out, const std::string& prefix, const TransformerShape& s,
-                         int64_t count) {
-  const int64_t hd = s.head_dim(), q = s.heads * hd, kv = s.kv_head_count() * hd;
-  for (int64_t j = 0; j < count; ++j) {
-    const std::string p = fmt::format("{}cross_attn_layers.{}.", prefix, j);
-    out.push_back({p + "q_proj.weight", {q, s.dim}});
-    out.push_back({p + "k_proj.weight", {kv, s.dim}});
-    out.push_back({p + "v_proj.weight", {kv, s.dim}});
-    out.push_back({p + "o_proj.weight", {s.dim, q}});
-    out.push_back({p + "q_norm.weight", {s.dim}});
-    out.push_back({p + "k_norm.weight", {s.dim}});
-  }
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
-
 // The tensors of an HF checkpoint: one safetensors file or several behind an index.
 class HfWeights {
  public:
@@ -265,9 +233,9 @@ HfConfigs configs_from_hf(const json& config, const std::string& source) {
   out.has_patcher = top.boolean("patch_in_forward", true);
   const auto mode = top.string("patching_mode", "entropy");
   m.patching.max_patch_length = top.integer("max_patch_length", 0);
+  m.patching.threshold = top.number("patching_threshold", 1.335442066192627);
   if (out.has_patcher && mode == "entropy") {
     m.patching.mode = "entropy";
-    m.patching.threshold = top.number("patching_threshold", 1.335442066192627);
     m.patching.entropy_model = kImportedEntropyModelDir;
   } else {
     // HF gives every byte its own patch when it does not patch by entropy.
@@ -293,38 +261,6 @@ HfConfigs configs_from_hf(const json& config, const std::string& source) {
   }
   return out;
 }
-
-std::vector<TensorShape> parameter_layout(const ModelConfig& config) {
-  std::vector<TensorShape> out;
-  if (config.type == "byte_lm" || config.type == "token_lm") {
-    const auto& s = config.transformer;
-    out.push_back({"embed_tokens.weight", {config.vocab_size, s.dim}});
-    add_stack(out, "", s);
-    out.push_back({"norm.weight", {s.dim}});
-    out.push_back({"lm_head.weight", {config.vocab_size, s.dim}});
-    return out;
-  }
-  const auto &e = config.local_encoder, &g = config.global, &d = config.local_decoder;
-  const int64_t k = config.cross_attn_k;
-  out.push_back({"local_encoder.embed_tokens.weight", {config.vocab_size, e.dim}});
-  add_stack(out, "local_encoder.", e);
-  out.push_back({"local_encoder.patch_embedding_projection.weight", {e.dim * k, e.dim}});
-  add_cross_attention(out, "local_encoder.", e, config.cross_attn_all_encoder_layers ? e.layers : 1);
-  if (config.hash.tables() > 0)
-    out.push_back({"encoder_hash_tok_embedding.weight", {config.hash.tables() * config.hash.vocab, e.dim}});
-  if (e.dim * k != g.dim) out.push_back({"global_transformer.token_embedding_projection.weight", {g.dim, e.dim * k}});
-  add_stack(out, "global_transformer.", g);
-  add_stack(out, "local_decoder.", d);
-  out.push_back({"local_decoder.patch_embedding_projection.weight", {d.dim * k, g.dim}});
-  out.push_back({"local_decoder.norm.weight", {d.dim}});
-  add_cross_attention(out, "local_decoder.", d, config.cross_attn_all_decoder_layers ? d.layers : 1);
-  out.push_back({"lm_head.weight", {config.vocab_size, d.dim}});
-  return out;
-}
-
-std::string hf_name_of_blt(const std::string& name) { return name == "lm_head.weight" ? name : "model." + name; }
-
-std::string hf_name_of_entropy(const std::string& name) { return "model.patcher." + name; }
 
 void import_hf_checkpoint(const std::string& hf_dir, const std::string& out_dir) {
   const fs::path config_path = fs::path(hf_dir) / "config.json";

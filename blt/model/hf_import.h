@@ -7,10 +7,9 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
-#include <cstdint>
 #include <string>
-#include <vector>
 
+#include "blt/model/hf_layout.h"
 #include "blt/model/model_config.h"
 
 namespace blt::model {
@@ -29,20 +28,6 @@ struct HfConfigs {
 // which names the offending key. Shapes the blt model cannot express
 // (RoPE scaling, another activation, inconsistent cross_attn_k) are errors.
 HfConfigs configs_from_hf(const nlohmann::json& config, const std::string& source);
-
-struct TensorShape {
-  std::string name;
-  std::vector<int64_t> shape;
-};
-
-// Every parameter of the blt model built from `config` (type blt or byte_lm), in
-// module order, with its shape: what a checkpoint of that config must hold.
-std::vector<TensorShape> parameter_layout(const ModelConfig& config);
-
-// The HF name of a blt parameter: "model." + name, except lm_head; for the
-// entropy model "model.patcher." + name.
-std::string hf_name_of_blt(const std::string& name);
-std::string hf_name_of_entropy(const std::string& name);
 
 // Imports HF_DIR into OUT (see above). Every tensor of the HF checkpoint must map to
 // a blt parameter with the same shape and vice versa; the first missing,

@@ -18,19 +18,24 @@ LocalDecoderImpl::LocalDecoderImpl(const ModelConfig& config)
 torch::Tensor LocalDecoderImpl::forward(const torch::Tensor& byte_states, const torch::Tensor& global_states,
                                         const torch::Tensor& decoder_patch_ids, const AttentionPattern& pattern,
                                         bool dense_cross_attention) {
-  const int64_t B = byte_states.size(0), L = byte_states.size(1), P = global_states.size(1);
-  auto patch_kv = patch_embedding_projection(global_states).reshape({B, P * k_, shape_.dim});
+  const int64_t L = byte_states.size(1), P = global_states.size(1);
+  auto patch_kv = patch_vectors(global_states);
   auto rope = rope_for(shape_, L, byte_states.scalar_type(), byte_states.device());
   auto h = byte_states;
   for (int64_t i = 0; i < shape_.layers; ++i) {
-    if (i == 0 || all_layers_) {
-      auto cross = cross_attn_layers[static_cast<std::size_t>(i)]->as<CrossAttention>();
+    if (reads_patches(i)) {
+      auto cross = cross_attention(i);
       h = h + (dense_cross_attention ? cross->dense(h, patch_kv, read_patches_mask(decoder_patch_ids, P, k_))
                                      : cross->read_patches(h, patch_kv, decoder_patch_ids, k_));
     }
     h = layers[static_cast<std::size_t>(i)]->as<TransformerLayer>()->forward(h, rope, pattern);
   }
   return norm(h);
+}
+
+torch::Tensor LocalDecoderImpl::patch_vectors(const torch::Tensor& global_states) {
+  const int64_t B = global_states.size(0), P = global_states.size(1);
+  return patch_embedding_projection(global_states).reshape({B, P * k_, shape_.dim});
 }
 
 }  // namespace blt::model

@@ -18,6 +18,13 @@ class LocalDecoderImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& byte_states, const torch::Tensor& global_states,
                         const torch::Tensor& decoder_patch_ids, const AttentionPattern& pattern,
                         bool dense_cross_attention = false);
+  // The k vectors per patch that bytes read: global_states [B, P, d_g] -> [B, P * k, d_l].
+  torch::Tensor patch_vectors(const torch::Tensor& global_states);
+  // Whether decoder layer `layer` starts with a cross-attention (which one: cross_attention(layer)).
+  bool reads_patches(int64_t layer) const { return layer == 0 || all_layers_; }
+  CrossAttentionImpl* cross_attention(int64_t layer) {
+    return cross_attn_layers[static_cast<std::size_t>(all_layers_ ? layer : 0)]->as<CrossAttention>();
+  }
 
   torch::nn::Linear patch_embedding_projection{nullptr};
   torch::nn::ModuleList layers{nullptr};

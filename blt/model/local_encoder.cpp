@@ -22,22 +22,28 @@ LocalEncoderImpl::LocalEncoderImpl(const ModelConfig& config)
 
 EncoderOutput LocalEncoderImpl::forward(const torch::Tensor& embeds, const AttentionPattern& pattern,
                                         const torch::Tensor& patch_ids, int64_t patches, bool dense_cross_attention) {
-  const int64_t B = embeds.size(0), L = embeds.size(1);
+  const int64_t L = embeds.size(1);
   auto rope = rope_for(shape_, L, embeds.scalar_type(), embeds.device());
   auto h = embeds;
   torch::Tensor patch_states;
   for (int64_t i = 0; i < shape_.layers; ++i) {
     h = layers[static_cast<std::size_t>(i)]->as<TransformerLayer>()->forward(h, rope, pattern);
     if (i + 1 < shape_.layers && !all_layers_) continue;
-    // As in the HF port: patch queries are re-initialised from this layer's
-    // byte states (max-pool, projected to k vectors) at every pooling layer.
-    auto queries = patch_embedding_projection(max_pool_patches(h, patch_ids, patches)).reshape({B, patches * k_, shape_.dim});
-    auto cross = cross_attn_layers[static_cast<std::size_t>(all_layers_ ? i : 0)]->as<CrossAttention>();
-    auto pooled = dense_cross_attention ? cross->dense(queries, h, pool_bytes_mask(patch_ids, patches, k_))
-                                        : cross->pool_bytes(queries, h, patch_ids, k_);
-    patch_states = queries + pooled;
+    patch_states = pool(i, h, patch_ids, patches, dense_cross_attention);
   }
-  return {h, patch_states.reshape({B, patches, k_ * shape_.dim})};
+  return {h, patch_states};
+}
+
+torch::Tensor LocalEncoderImpl::pool(int64_t layer, const torch::Tensor& h, const torch::Tensor& patch_ids,
+                                     int64_t patches, bool dense_cross_attention) {
+  const int64_t B = h.size(0);
+  // As in the HF port: patch queries are re-initialised from this layer's
+  // byte states (max-pool, projected to k vectors) at every pooling layer.
+  auto queries = patch_embedding_projection(max_pool_patches(h, patch_ids, patches)).reshape({B, patches * k_, shape_.dim});
+  auto cross = cross_attn_layers[static_cast<std::size_t>(all_layers_ ? layer : 0)]->as<CrossAttention>();
+  auto pooled = dense_cross_attention ? cross->dense(queries, h, pool_bytes_mask(patch_ids, patches, k_))
+                                      : cross->pool_bytes(queries, h, patch_ids, k_);
+  return (queries + pooled).reshape({B, patches, k_ * shape_.dim});
 }
 
 }  // namespace blt::model

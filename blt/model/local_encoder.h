@@ -20,6 +20,11 @@ class LocalEncoderImpl : public torch::nn::Module {
   // embeds [B, L, d_l] (byte + hash embeddings), patch_ids [B, L], P patches.
   EncoderOutput forward(const torch::Tensor& embeds, const AttentionPattern& pattern, const torch::Tensor& patch_ids,
                         int64_t patches, bool dense_cross_attention = false);
+  // The patch vectors [B, P, k * d_l] that the pooling after encoder layer `layer`
+  // makes of that layer's byte states h [B, L, d_l]. The encoder's output is the
+  // pooling after its last layer.
+  torch::Tensor pool(int64_t layer, const torch::Tensor& h, const torch::Tensor& patch_ids, int64_t patches,
+                     bool dense_cross_attention = false);
 
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};

@@ -1,11 +1,12 @@
 #include "blt/model/model_checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "blt/config/yaml_config.h"
 #include "blt/core/error.h"
+#include "blt/core/files.h"
 #include "blt/model/blt_model.h"
 #include "blt/model/patcher.h"
 #include "blt/model/transformer_lm.h"
@@ -41,14 +42,7 @@ void write_model_checkpoint(const std::string& dir, const ModelConfig& config,
   config.validate();
   fs::create_directories(dir);
   safetensors::write((fs::path(dir) / kCheckpointWeightsFile).string(), std::move(tensors), {{"format", "pt"}});
-  const fs::path path = fs::path(dir) / kCheckpointConfigFile;
-  const fs::path temp = fs::path(dir) / (std::string(kCheckpointConfigFile) + ".tmp");
-  {
-    std::ofstream out(temp);
-    out << config::to_yaml(CheckpointConfig{config});
-    if (!out) fail("{}: cannot write {}", dir, temp.string());
-  }
-  fs::rename(temp, path);
+  write_file_atomic((fs::path(dir) / kCheckpointConfigFile).string(), config::to_yaml(CheckpointConfig{config}));
 }
 
 void save_model_checkpoint(const std::string& dir, const CausalLM& model) {
@@ -77,13 +71,18 @@ void load_parameters(torch::nn::Module& module, const safetensors::Reader& weigh
     if (!expected.count(t.name)) fail("{}: unexpected tensor '{}' (the model has no such parameter)", weights.path(), t.name);
 }
 
-std::shared_ptr<Patcher> load_checkpoint_patcher(const std::string& dir, const ModelConfig& config) {
+std::string checkpoint_entropy_model_dir(const std::string& dir, const ModelConfig& config) {
   const bool entropy_mode = config.patching.mode == "entropy" || config.patching.mode == "entropy_monotonic";
-  if (config.type != "blt" || !entropy_mode || config.patching.entropy_model.empty()) return nullptr;
+  if (config.type != "blt" || !entropy_mode || config.patching.entropy_model.empty()) return {};
   fs::path entropy_dir(config.patching.entropy_model);
   if (entropy_dir.is_relative()) entropy_dir = fs::path(dir) / entropy_dir;
-  return std::make_shared<Patcher>(config.patching,
-                                   load_entropy_model(entropy_dir.string(), dir + ": patching.entropy_model"));
+  return entropy_dir.string();
+}
+
+std::shared_ptr<Patcher> load_checkpoint_patcher(const std::string& dir, const ModelConfig& config) {
+  const auto entropy_dir = checkpoint_entropy_model_dir(dir, config);
+  if (entropy_dir.empty()) return nullptr;
+  return std::make_shared<Patcher>(config.patching, load_entropy_model(entropy_dir, dir + ": patching.entropy_model"));
 }
 
 std::shared_ptr<TransformerLM> load_entropy_model(const std::string& dir, const std::string& source) {
@@ -98,7 +97,13 @@ std::shared_ptr<TransformerLM> load_entropy_model(const std::string& dir, const 
 std::shared_ptr<CausalLM> load_model_checkpoint(const std::string& dir) {
   const auto config = read_checkpoint_config(dir);
   auto model = build_model(config);
-  load_parameters(*model, safetensors::Reader((fs::path(dir) / kCheckpointWeightsFile).string()));
+  const safetensors::Reader weights((fs::path(dir) / kCheckpointWeightsFile).string());
+  // A model trained in float64 (train.precision fp64) comes back in float64: loading stays lossless.
+  const auto& stored = weights.tensors();
+  if (!stored.empty() && std::all_of(stored.begin(), stored.end(),
+                                     [](const safetensors::TensorInfo& t) { return t.dtype == safetensors::DType::F64; }))
+    model->to(torch::kDouble);
+  load_parameters(*model, weights);
   if (auto patcher = load_checkpoint_patcher(dir, config))
     std::static_pointer_cast<BltModel>(model)->set_patcher(patcher);
   return model;

@@ -41,6 +41,11 @@ class TransformerLM;
 // `dir` holds another model type.
 std::shared_ptr<TransformerLM> load_entropy_model(const std::string& dir, const std::string& source);
 
+// The entropy model directory a BLT checkpoint's config names (patching.entropy_model,
+// a relative path resolved against `dir`); empty for a mode that needs no model,
+// no entropy_model, or a config of another type.
+std::string checkpoint_entropy_model_dir(const std::string& dir, const ModelConfig& config);
+
 // The patcher a BLT checkpoint's config asks for: for an entropy mode with an
 // entropy_model, that byte LM (resolved relative to `dir`) is loaded; null for a
 // mode that needs no model, or a config of another type.

@@ -47,6 +47,8 @@ class Patcher {
   // Entropies [B, L] of the entropy model's next-byte distributions (on the model's device).
   torch::Tensor entropies(const torch::Tensor& tokens) const;
   const PatchingConfig& config() const { return config_; }
+  // The byte LM of the entropy modes (null for static and space).
+  const std::shared_ptr<TransformerLM>& entropy_model() const { return entropy_model_; }
   // Moves the entropy model (if any) to `device`.
   void to(const torch::Device& device);
 

@@ -38,39 +38,16 @@ torch::Tensor TransformerLM::forward(const ModelInput& input) {
 }
 
 torch::Tensor TransformerLM::step(const torch::Tensor& tokens, LMCache& cache) {
-  const auto& s = config_.transformer;
   const int64_t B = tokens.size(0);
-  auto lopts = torch::TensorOptions().dtype(torch::kLong).device(tokens.device());
-  // Document of the new position: the previous one's, plus one if it was EOS.
-  torch::Tensor doc = cache.length == 0 ? torch::zeros({B}, lopts)
-                                        : cache.last_document + cache.last_tokens.eq(kEosId).to(torch::kLong);
-  auto pos = torch::full({1}, cache.length, lopts);
-  cache.positions = cache.length == 0 ? pos : torch::cat({cache.positions, pos});
-  cache.document_ids = cache.length == 0 ? doc.unsqueeze(1) : torch::cat({cache.document_ids, doc.unsqueeze(1)}, 1);
-  if (cache.layers.empty()) cache.layers.resize(layers->size());
-
-  auto allowed = torch::ones({B, cache.positions.size(0)}, lopts.dtype(torch::kBool));
-  if (s.sliding_window > 0) allowed = allowed.logical_and(cache.positions.gt(cache.length - s.sliding_window).unsqueeze(0));
-  if (byte_level() && config_.document_mask) allowed = allowed.logical_and(cache.document_ids.eq(doc.unsqueeze(1)));
-
-  auto h = embed_tokens(tokens.view({B, 1}));
-  auto rope = rope_table(pos, s.head_dim(), s.rope_theta, h.scalar_type());
-  for (std::size_t i = 0; i < layers->size(); ++i)
-    h = layers[i]->as<TransformerLayer>()->step(h, rope, cache.layers[i], allowed);
-
-  cache.last_tokens = tokens.view({B});
-  cache.last_document = doc;
-  ++cache.length;
-  // Entries that no future position can see (outside every later window) are dropped.
-  if (s.sliding_window > 0 && cache.positions.size(0) >= s.sliding_window) {
-    const int64_t keep = s.sliding_window - 1, drop = cache.positions.size(0) - keep;
-    cache.positions = cache.positions.narrow(0, drop, keep);
-    cache.document_ids = cache.document_ids.narrow(1, drop, keep);
-    for (auto& l : cache.layers) {
-      l.keys = l.keys.narrow(2, drop, keep);
-      l.values = l.values.narrow(2, drop, keep);
-    }
+  torch::Tensor document;
+  if (byte_level() && config_.document_mask) {
+    // Document of the new position: the previous one's, plus one if it was EOS.
+    document = cache.stack.length == 0 ? torch::zeros({B}, tokens.options().dtype(torch::kLong))
+                                       : cache.last_document + cache.last_tokens.eq(kEosId).to(torch::kLong);
+    cache.last_tokens = tokens.view({B});
+    cache.last_document = document;
   }
+  auto h = step_stack(layers, config_.transformer, embed_tokens(tokens.view({B, 1})), cache.stack, document);
   return lm_head(norm(h)).view({B, -1});
 }
 

@@ -9,18 +9,16 @@
 #include <vector>
 
 #include "blt/model/causal_lm.h"
+#include "blt/model/kv_cache.h"
 #include "blt/model/transformer_layer.h"
 
 namespace blt::model {
 
-// Cached keys/values of every layer plus what the attention mask needs.
+// Cached keys/values of every layer plus what the document mask needs.
 struct LMCache {
-  std::vector<LayerKVCache> layers;
-  torch::Tensor positions;     // int64 [T] absolute positions of the cached entries
-  torch::Tensor document_ids;  // int64 [B, T]
+  StackCache stack;
   torch::Tensor last_tokens;   // int64 [B] the most recent input ids
   torch::Tensor last_document; // int64 [B] their documents (the window may have dropped them)
-  int64_t length = 0;          // positions fed so far
 };
 
 class TransformerLM : public CausalLM {

@@ -8,7 +8,9 @@ namespace blt::train {
 
 AdamW::AdamW(std::vector<Param> params, const OptimizerConfig& config) : params_(std::move(params)), config_(config) {
   for (const auto& p : params_) {
-    if (p.value.scalar_type() != torch::kFloat) fail("AdamW: parameter '{}' must be fp32 (master weights)", p.name);
+    if (p.value.scalar_type() != torch::kFloat && p.value.scalar_type() != torch::kDouble)
+      fail("AdamW: parameter '{}' is {}, but master weights must be fp32 (or fp64)", p.name,
+           c10::toString(p.value.scalar_type()));
     exp_avg_.push_back(torch::zeros_like(p.value));
     exp_avg_sq_.push_back(torch::zeros_like(p.value));
   }

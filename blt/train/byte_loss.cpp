@@ -11,8 +11,10 @@ double LossSums::bits_per_byte() const { return bytes > 0 ? text_nats / std::log
 TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& bytes_per_id) {
   const auto vocab = logits.size(-1);
   const auto flat_targets = targets.reshape({-1});
+  // At least fp32 (bf16 logits under autocast); fp64 runs keep fp64.
+  const auto dtype = logits.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   const auto per_target = torch::nn::functional::cross_entropy(
-      logits.reshape({-1, vocab}).to(torch::kFloat), flat_targets,
+      logits.reshape({-1, vocab}).to(dtype), flat_targets,
       torch::nn::functional::CrossEntropyFuncOptions().ignore_index(data::kIgnoreId).reduction(torch::kNone));
   TokenLoss out;
   out.loss_sum = per_target.sum();

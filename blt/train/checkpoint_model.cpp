@@ -11,9 +11,16 @@ namespace blt::train {
 
 bool is_training_checkpoint(const std::string& dir) { return std::filesystem::exists(dir + "/" + kRunConfigFile); }
 
+model::ModelConfig checkpoint_model_config(const std::string& dir) {
+  if (!is_training_checkpoint(dir)) return model::read_checkpoint_config(dir);
+  return load_run_config(dir + "/" + kRunConfigFile).model;
+}
+
 std::shared_ptr<model::CausalLM> load_checkpoint_model(const std::string& dir) {
   if (!is_training_checkpoint(dir)) return model::load_model_checkpoint(dir);
-  auto model = model::build_model(load_run_config(dir + "/" + kRunConfigFile).model);
+  const auto config = load_run_config(dir + "/" + kRunConfigFile);
+  auto model = model::build_model(config.model);
+  if (config.train.precision == "fp64") model->to(torch::kDouble);  // as it was trained: lossless
   const ShardReader reader(dir);
   ParamShapes shapes;
   for (const auto& item : model->named_parameters()) shapes.emplace_back(item.key(), item.value().sizes().vec());

@@ -14,6 +14,8 @@ namespace blt::train {
 inline constexpr const char* kRunConfigFile = "run.yaml";
 
 bool is_training_checkpoint(const std::string& dir);
+// The model config of either kind of checkpoint, without loading any weights.
+model::ModelConfig checkpoint_model_config(const std::string& dir);
 std::shared_ptr<model::CausalLM> load_checkpoint_model(const std::string& dir);
 
 }  // namespace blt::train

@@ -7,11 +7,13 @@
 // in place, and `latest` is replaced atomically after that: a crash (even
 // kill -9) at any moment leaves the previous checkpoint intact and `latest`
 // pointing at a complete directory. Leftover .tmp directories are removed on
-// the next start.
+// the next start. Since step-N exists only once complete, a lost `latest` is
+// replaced by the newest step-N (with a warning naming it).
 #pragma once
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace blt::train {
 
@@ -19,7 +21,7 @@ class CheckpointStore {
  public:
   explicit CheckpointStore(std::string dir);
 
-  // Path of the newest complete checkpoint, if any.
+  // Path of the checkpoint `latest` names or, without `latest`, of the newest step directory; none if neither.
   std::optional<std::string> latest() const;
   // Where files for `step` go before publish(); created empty (main process only).
   std::string begin(int64_t step) const;
@@ -31,6 +33,7 @@ class CheckpointStore {
 
  private:
   std::string final_dir(int64_t step) const;
+  std::vector<std::string> published() const;  // step directory names, oldest first
   std::string dir_;
 };
 

@@ -33,7 +33,7 @@ double DdpUpdate::step(double lr, double max_norm) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> squares;
   for (const auto& p : params_)
-    if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat).pow(2).sum());
+    if (p.grad().defined()) squares.push_back(p.grad().to(torch::kDouble).pow(2).sum());
   const double norm = squares.empty() ? 0.0 : torch::stack(squares).sum().sqrt().item<double>();
   const double factor = clip_factor(norm, max_norm);
   if (factor != 1.0)

@@ -1,5 +1,6 @@
 #include "blt/train/param_update.h"
 
+#include <cmath>
 #include <set>
 
 #include "blt/core/error.h"
@@ -52,6 +53,12 @@ ParamShapes shapes_of(const std::vector<AdamW::Param>& params) {
 }
 
 double clip_factor(double norm, double max_norm) {
+  // Every rank holds the same global norm, so every rank stops here, before AdamW
+  // turns a NaN or infinite gradient into parameters (and then a checkpoint).
+  if (!std::isfinite(norm))
+    fail("the global gradient norm is {} (not finite); stopped before the update, nothing of this step saved: "
+         "lower train.optimizer.lr or check the data",
+         norm);
   return max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
 }
 

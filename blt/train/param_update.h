@@ -66,7 +66,8 @@ class ParamUpdate {
 std::vector<AdamW::Param> model_params(const model::CausalLM& model);
 ParamShapes shapes_of(const std::vector<AdamW::Param>& params);
 
-// The factor that brings a gradient of L2 norm `norm` down to `max_norm` (1 when within it, or max_norm = 0).
+// The factor that brings a gradient of L2 norm `norm` down to `max_norm` (1 when within it, or max_norm = 0);
+// a non-finite norm is an error.
 double clip_factor(double norm, double max_norm);
 
 // The strategy named by dist.strategy, over `model`'s parameters (made equal to rank 0's first).

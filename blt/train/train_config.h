@@ -58,8 +58,10 @@ struct TrainConfig {
     v.field("grad_accum", grad_accum, "micro-batches per optimizer step", in_range<int64_t>(1, 1 << 16));
     v.field("seed", seed, "seed of initialisation", at_least<int64_t>(0));
     v.field("device", device, "auto (cuda:LOCAL_RANK if available, else cpu), cpu or cuda", one_of({"auto", "cpu", "cuda"}));
-    v.field("precision", precision, "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16",
-            one_of({"auto", "fp32", "bf16"}));
+    v.field("precision", precision,
+            "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16, or fp64 (weights, optimizer and loss in float64: "
+            "for verification, e.g. that ranks match one process to rounding)",
+            one_of({"auto", "fp32", "bf16", "fp64"}));
     v.field("activation_checkpointing", activation_checkpointing, "recompute each block in backward to save memory");
     v.field("optimizer", optimizer, "AdamW and its schedule");
     v.field("log_every", log_every, "steps between progress lines and metrics.jsonl records", at_least<int64_t>(1));

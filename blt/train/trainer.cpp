@@ -1,5 +1,6 @@
 #include "blt/train/trainer.h"
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -18,10 +19,12 @@
 #include "blt/model/transformer_lm.h"
 #include "blt/train/checkpoint_model.h"
 #include "blt/train/checkpoint_store.h"
+#include "blt/train/config_agreement.h"
 #include "blt/train/flops.h"
 #include "blt/train/lr_schedule.h"
 #include "blt/train/metrics_log.h"
 #include "blt/train/param_update.h"
+#include "blt/train/run_dir_lock.h"
 
 namespace blt::train {
 namespace fs = std::filesystem;
@@ -35,7 +38,9 @@ torch::Device pick_device(const std::string& wanted, int local_rank) {
   const bool cuda = torch::cuda::is_available();
   if (wanted == "cuda" && !cuda) fail("train.device is cuda, but no CUDA device is available");
   if (wanted == "cpu" || (wanted == "auto" && !cuda)) return torch::kCPU;
-  return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count())};
+  const torch::Device device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count()));
+  compat::set_current_device(device);  // before the model, the process group or anything else allocates
+  return device;
 }
 
 bool use_bf16(const std::string& precision, const torch::Device& device) {
@@ -133,6 +138,7 @@ class Run {
   RunConfig config_;
   torch::Device device_;
   dist::Comm comm_;
+  std::unique_ptr<RunDirLock> out_dir_lock_;  // held by the main rank while the run lives
   bool bf16_;
   std::shared_ptr<model::CausalLM> model_;
   std::shared_ptr<model::Patcher> patcher_;
@@ -140,6 +146,7 @@ class Run {
   torch::Tensor bytes_per_id_;  // token LMs: bytes each target id stands for
   std::unique_ptr<ParamUpdate> update_;
   std::shared_ptr<const data::ShardSet> train_corpus_;
+  std::shared_ptr<const data::ShardSet> valid_corpus_;  // null without data.valid
   std::unique_ptr<data::Loader> loader_;
   CheckpointStore store_;
   std::unique_ptr<MetricsLog> metrics_;
@@ -154,6 +161,10 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
       bf16_(use_bf16(config.train.precision, device_)),
       store_(config.train.out_dir + "/checkpoints") {
   const auto& out = config_.train.out_dir;
+  // Before anything touches out_dir, and before the first collective whose
+  // shapes follow from the config.
+  check_ranks_agree_on_config(config::to_yaml(config_), comm_);
+  out_dir_lock_ = lock_run_dir(out, comm_);
   LogOptions log;
   log.rank = comm_.rank();
   log.world_size = comm_.world_size();
@@ -167,6 +178,9 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
   model_ = model::build_model(config_.model);
   model_->to(device_);
+  // fp64 exists for verification: rounding differences (e.g. of gradient sums
+  // taken in another order by several ranks) shrink from ~1e-7 to ~1e-16.
+  if (config_.train.precision == "fp64") model_->to(torch::kDouble);
   model_->train();
   model_->set_activation_checkpointing(config_.train.activation_checkpointing);
   patcher_ = make_patcher(config_.model, device_);
@@ -188,6 +202,9 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   lo.prefetch = static_cast<int>(config_.data.prefetch);
   lo.tokenizer = tokenizer_;
   loader_ = std::make_unique<data::Loader>(train_corpus_, lo);
+  // Opened and validated now, so that a bad data.valid stops the run before training, not after it.
+  if (!config_.data.valid.empty())
+    valid_corpus_ = std::make_shared<const data::ShardSet>(config_.data.valid, config_.data.verify_checksums);
 
   total_steps_ = config_.train.steps;
   if (config_.train.flop_budget > 0) {
@@ -197,8 +214,8 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
     total_steps_ = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(config_.train.flop_budget / per_step)));
     spdlog::info("flop budget {:.3e} at {:.3e} FLOPs/step -> {} steps", config_.train.flop_budget, per_step, total_steps_);
   }
-  metrics_ = std::make_unique<MetricsLog>(comm_.is_main() ? out + "/metrics.jsonl" : "");
   resume_if_possible();
+  metrics_ = std::make_unique<MetricsLog>(comm_.is_main() ? out + "/metrics.jsonl" : "", counters_.step);
 }
 
 void Run::resume_if_possible() {
@@ -251,7 +268,6 @@ void Run::save_checkpoint() {
 }
 
 EvalResult Run::run_eval(int64_t max_batches) {
-  auto corpus = std::make_shared<const data::ShardSet>(config_.data.valid, config_.data.verify_checksums);
   EvalOptions o;
   o.seq_len = config_.data.seq_len;
   o.batch_size = config_.data.batch_size;
@@ -259,7 +275,7 @@ EvalResult Run::run_eval(int64_t max_batches) {
   o.bf16 = bf16_;
   o.tokenizer = tokenizer_;
   update_->prepare_forward();
-  auto result = evaluate(*model_, patcher_.get(), corpus, o, comm_, device_);
+  auto result = evaluate(*model_, patcher_.get(), valid_corpus_, o, comm_, device_);
   update_->release_params();
   return result;
 }
@@ -309,14 +325,20 @@ TrainOutcome Run::go() {
       sums.add(loss.sums);
       patches += batch.real_patches;
     }
-    const double grad_norm = update_->step(lr, t.optimizer.grad_clip);
-
-    // Global numbers of this step (a handful of doubles: cheap next to the step itself).
+    // Global numbers of this step (a handful of doubles: cheap next to the step
+    // itself), summed before the update so that a non-finite loss stops the run
+    // with the parameters of the last good step; a non-finite gradient norm
+    // stops it inside the update, before AdamW applies it (clip_factor).
     auto totals = torch::tensor({sums.nats, sums.targets, sums.text_nats, sums.bytes, patches}, torch::kDouble);
     comm_.all_reduce_sum_(totals);
     const auto* g = totals.data_ptr<double>();
     sums = {g[0], g[1], g[2], g[3]};
     patches = g[4];
+    if (!std::isfinite(sums.mean_loss()))
+      fail("step {}: the training loss is {} (not finite); stopped before the update, nothing of this step saved: "
+           "lower train.optimizer.lr or check the data",
+           counters_.step + 1, sums.mean_loss());
+    const double grad_norm = update_->step(lr, t.optimizer.grad_clip);
     const double sequences = double(world * t.grad_accum * config_.data.batch_size);
     const double step_flops = total(sequence_flops(config_.model, config_.data.seq_len, patches / sequences, true)) * sequences;
     ++counters_.step;
@@ -359,8 +381,7 @@ TrainOutcome Run::go() {
       window_flops = window_bytes = window_patches = 0;
       window_steps = 0;
     }
-    const bool have_valid = !config_.data.valid.empty();
-    if (have_valid && t.eval_every > 0 && counters_.step % t.eval_every == 0 && !last)
+    if (valid_corpus_ && t.eval_every > 0 && counters_.step % t.eval_every == 0 && !last)
       log_eval(run_eval(t.eval_batches));
     if (t.checkpoint_every > 0 && (counters_.step % t.checkpoint_every == 0 || last)) save_checkpoint();
   }
@@ -376,7 +397,7 @@ TrainOutcome Run::go() {
   }
   update_->release_params();
   comm_.barrier();
-  if (!config_.data.valid.empty()) {
+  if (valid_corpus_) {
     outcome.valid = run_eval(0);
     log_eval(*outcome.valid);
   }
