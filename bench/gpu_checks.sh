@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, in one command for the device machine:
-#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies multigpu train1b trainsmall generate)
+#   bash bench/gpu_checks.sh STAGE...     (stages: build test disttest parity export-parity model checkpointing strategies multigpu train1b trainsmall generate sweep sweep2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -63,13 +63,26 @@ for s in "$@"; do
       done ;;
     trainsmall) stage train-small 240 "$blt" train configs/blt-small-gpu.yaml ;;
     train1b) stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml ;;
-    # gpu-small takes about an hour: each call runs up to the stage's limit and the next
-    # call continues it (finished runs skipped, the cut run resumed); then the report.
+    # configs/sweeps/gpu-small.yaml (docs/sweeps.md): about 15 minutes on one H200, so more
+    # than one call of this stage: each call continues the sweep (finished runs skipped, the
+    # run cut by the limit resumed from its checkpoint); the report follows the last run.
+    # Reads data/shards/english (carry it: scripts/get-data.sh makes it on the CPU machine).
     sweep)
-      stage sweep 570 "$blt" sweep run configs/sweeps/gpu-small.yaml
-      stage sweep-report 120 "$blt" sweep report configs/sweeps/gpu-small.yaml ;;
-    sweep2) stage sweep2 570 "$blt" sweep run configs/sweeps/gpu-small.yaml --world-size 2 \
-              --launcher "scripts/launch.sh --nproc-per-node 2 --" --set out_dir=../../runs/sweeps/gpu-small-2gpu ;;
+      [ -d data/shards/english/train ] || { echo "sweep: no data/shards/english (carry it)"; exit 1; }
+      stage sweep 570 "$blt" sweep run configs/sweeps/gpu-small.yaml &&
+        stage sweep-report 120 "$blt" sweep report configs/sweeps/gpu-small.yaml
+      cp runs/sweeps/gpu-small/sweep.csv runs/sweeps/gpu-small/*.png "$out"/ 2>/dev/null ;;
+    # Acceptance 3: a sweep through the launcher on 2 GPUs (nvidia-h200-x2): gpu-small's
+    # static-4 run of the smallest budget, the global batch split over the two ranks.
+    sweep2)
+      [ -d data/shards/english/train ] || { echo "sweep2: no data/shards/english (carry it)"; exit 1; }
+      one=(--set out_dir=../../runs/sweeps/gpu-small-2gpu --set "flop_budgets=[6.0e14]"
+           --set "schemes=[{name: static-4, patching: static, static_size: 4}]" --world-size 2)
+      stage sweep2 400 "$blt" sweep run configs/sweeps/gpu-small.yaml "${one[@]}" \
+            --launcher "scripts/launch.sh --nproc-per-node 2 --" &&
+        stage sweep2-report 60 "$blt" sweep report configs/sweeps/gpu-small.yaml "${one[@]}" --no-plots
+      cp runs/sweeps/gpu-small-2gpu/sweep.csv "$out"/sweep-2gpu.csv 2>/dev/null
+      cp runs/sweeps/gpu-small-2gpu/runs/*/train.log "$out"/sweep-2gpu-train.log 2>/dev/null ;;
     generate)
       # Greedy generation speed, blt-1b shapes (random weights), 256 new bytes after the same prompt:
       # transformers' BltForCausalLM.generate, then `blt generate` on the same weights (blt import).

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "blt/data/corpus_stats.h"
 #include "blt/data/shard_reader.h"
-#include "blt/data/tokenizer.h"
+#include "blt/data/shard_writer.h"
+#include "blt/data/token_shards.h"
 #include "blt/sweep/sweep_config.h"
 #include "blt/train/byte_loss.h"
 #include "helpers.h"
@@ -19,15 +21,10 @@ using namespace blt::test;
 
 namespace {
 
-// A tokenizer trained on the test corpus; the vocabulary is what 18 words allow.
-std::string trained_tokenizer(const TempDir& dir) {
-  write_corpus(dir / "corpus");
-  const std::string model = dir / "bpe.model";
-  const auto r = run_blt("tokenizer train " + (dir / "corpus/train") + " --vocab 300 --out " + model + " --threads 1");
-  INFO(r.output);
-  REQUIRE(r.exit_code == 0);
-  return model;
-}
+// blt-tokenizer is built next to blt.
+std::string tokenizer_program() { return (std::filesystem::path(BLT_BINARY).parent_path() / "blt-tokenizer").string(); }
+
+RunResult run_tokenizer(const std::string& args) { return run_shell(tokenizer_program() + " " + args); }
 
 std::vector<std::vector<std::string>> read_csv(const std::string& path) {
   std::vector<std::vector<std::string>> rows;
@@ -44,29 +41,69 @@ std::vector<std::vector<std::string>> read_csv(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("tokenizer: tokens decode to the text and stand for exactly its bytes", "[sweeps]") {
+TEST_CASE("blt-tokenizer: token shards stand for exactly the text's bytes", "[sweeps]") {
   TempDir dir;
-  const data::Tokenizer tokenizer(trained_tokenizer(dir));
-  CHECK(tokenizer.vocab_size() <= 300);
+  write_corpus(dir / "corpus");
   // Text the tokenizer never saw: newlines, runs of spaces, UTF-8, a control byte.
-  for (const std::string text : {std::string("the quick fox\n\n  jumps  over\tthe dog."),
-                                 std::string("caf\xC3\xA9 \xE2\x82\xAC 42\x01 end\n"), std::string(" leading space")}) {
-    const auto ids = tokenizer.encode(text);
-    CHECK(tokenizer.decode(ids) == text);
-    double bytes = 0;
-    for (const int32_t id : ids) {
-      CHECK(id >= 4);  // 0..3 are the special ids, never produced by text
-      bytes += tokenizer.bytes_per_id()[id];
-    }
-    CHECK(bytes == double(text.size()));
+  const std::vector<std::string> unseen = {"the quick fox\n\n  jumps  over\tthe dog.",
+                                           "caf\xC3\xA9 \xE2\x82\xAC 42\x01 end\n", " leading space"};
+  {
+    data::ShardSetWriter w(dir / "unseen", 1 << 20);
+    for (const auto& text : unseen) w.add(text);
+    w.finish();
   }
-  const data::ShardSet valid(dir / "corpus/valid", true);
-  const auto encoded = data::encode_corpus(valid, tokenizer, 2);
-  CHECK(encoded.bytes == valid.num_bytes());
-  CHECK(encoded.bytes_per_token() > 2.0);  // whole words of 2-5 letters become single pieces
-  const auto stats = run_blt("tokenizer stats " + tokenizer.path() + " " + (dir / "corpus/valid") + " --json");
-  INFO(stats.output);
-  CHECK(stats.exit_code == 0);
+  const std::string model = dir / "bpe.model";
+  const auto trained = run_tokenizer("train " + (dir / "corpus/train") + " --vocab 300 --threads 1 --out " + model);
+  INFO(trained.output);
+  REQUIRE(trained.exit_code == 0);
+  const auto encoded = run_tokenizer("encode " + model + " --train " + (dir / "corpus/train") + " --valid " +
+                                     (dir / "unseen") + " --threads 2 --out " + (dir / "tokens"));
+  INFO(encoded.output);
+  REQUIRE(encoded.exit_code == 0);
+
+  const data::ShardSet valid(dir / "tokens/valid", true);
+  const auto table = data::read_token_table(valid);
+  REQUIRE(table != nullptr);
+  CHECK(table->vocab_size <= 300);
+  REQUIRE(valid.num_docs() == unseen.size());
+  for (uint64_t d = 0; d < valid.num_docs(); ++d) {
+    std::vector<int64_t> ids(valid.doc_size(d) / data::kTokenIdBytes);
+    data::unpack_token_ids(valid.doc(d), 0, ids.size(), ids.data());
+    double bytes = 0;
+    for (const int64_t id : ids) {
+      REQUIRE(id >= 4);  // 0..3 are the special ids, never produced by text
+      REQUIRE(id < table->vocab_size);
+      bytes += table->bytes_per_id[id];
+    }
+    CHECK(bytes == double(unseen[d].size()));
+  }
+  CHECK(table->text_bytes == data::ShardSet(dir / "unseen", true).num_bytes());
+  // The training text is 18 words over and over: merges make tokens longer than a byte.
+  const auto train_table = data::read_token_table(data::ShardSet(dir / "tokens/train", true));
+  REQUIRE(train_table != nullptr);
+  CHECK(train_table->bytes_per_token() > 1.0);
+
+  // Byte models refuse token shards, and a token_lm refuses byte shards, naming the data.
+  write_file(dir / "blt.yaml", "include: [" + source_path("configs/model/tiny.yaml") + "]\ndata: {train: " +
+                                   (dir / "tokens/train") + ", seq_len: 32, batch_size: 2}\n"
+                                   "train: {device: cpu, steps: 1, out_dir: " + (dir / "runs/blt") + "}\n");
+  const auto blt_on_tokens = run_blt("train " + (dir / "blt.yaml"));
+  CHECK(blt_on_tokens.exit_code != 0);
+  CHECK_THAT(blt_on_tokens.output, Catch::Contains("token shards") && Catch::Contains(dir / "tokens/train"));
+  write_file(dir / "token.yaml", "include: [" + source_path("configs/model/token-tiny.yaml") + "]\ndata: {train: " +
+                                     (dir / "corpus/train") + ", seq_len: 32, batch_size: 2}\n"
+                                     "train: {device: cpu, steps: 1, out_dir: " + (dir / "runs/token") + "}\n");
+  const auto token_on_bytes = run_blt("train " + (dir / "token.yaml"));
+  CHECK(token_on_bytes.exit_code != 0);
+  CHECK_THAT(token_on_bytes.output, Catch::Contains("byte shards") && Catch::Contains("blt-tokenizer encode"));
+}
+
+TEST_CASE("blt-tokenizer links neither LibTorch nor protobuf (they clash with SentencePiece's)", "[sweeps]") {
+  const auto ldd = run_shell("ldd " + tokenizer_program());
+  INFO(ldd.output);
+  REQUIRE(ldd.exit_code == 0);
+  CHECK_THAT(ldd.output, Catch::Contains("libsentencepiece"));
+  CHECK_THAT(ldd.output, !Catch::Contains("libtorch") && !Catch::Contains("libc10") && !Catch::Contains("libprotobuf"));
 }
 
 TEST_CASE("token_loss: a token target counts the bytes it stands for", "[sweeps]") {
@@ -135,6 +172,12 @@ TEST_CASE("sweep: cpu-mini end to end, a run killed mid-checkpoint resumes, the 
   const auto report = run_blt("sweep report " + sweep + sets + " --no-plots");
   INFO(report.output);
   REQUIRE(report.exit_code == 0);
+  // Plots need python3 + matplotlib; without them the CSV is still written and the command says why it failed.
+  std::filesystem::remove(dir / "sweep/sweep.csv");
+  const auto no_python = run_blt("sweep report " + sweep + sets, "PATH=" + (dir / "no-python"));
+  INFO(no_python.output);
+  CHECK(no_python.exit_code != 0);
+  CHECK_THAT(no_python.output, Catch::Contains("sweep.csv is written") && Catch::Contains("matplotlib"));
   const auto rows = read_csv(dir / "sweep/sweep.csv");
   REQUIRE(rows.size() == 1 + 6);  // header + 2 budgets x 3 schemes
   const auto& header = rows[0];

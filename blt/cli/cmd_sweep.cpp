@@ -1,3 +1,5 @@
+#include <sys/wait.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -80,8 +82,9 @@ int sweep_report(const Args& args) {
   bool no_plots = false;
   ArgParser parser("sweep report",
                    "OUT/sweep.csv (one row per run: scheme, parameters, training FLOPs, inference FLOPs per byte,\n"
-                   "mean patch, bytes per token, validation bits/byte, wall time) and the plots\n"
-                   "(scripts/plot_sweep.py, python3 + matplotlib).");
+                   "mean patch, bytes per token, validation bits/byte, wall time), then the plots OUT/*.png\n"
+                   "(scripts/plot_sweep.py: python3 with matplotlib; without them the CSV is still written and\n"
+                   "the command fails saying so, unless --no-plots).");
   common_options(parser, a);
   parser.flag("no-plots", "write the CSV only", &no_plots);
   if (!parser.parse(args)) return 0;
@@ -92,9 +95,17 @@ int sweep_report(const Args& args) {
   spdlog::info("{}: {} of {} runs finished", csv, summary.finished, summary.runs);
   if (no_plots) return 0;
   const std::string script = plot_script();
+  if (script.empty())
+    fail("blt sweep report: {} is written, but no plots: scripts/plot_sweep.py not found (run from the source tree, "
+         "or pass --no-plots)",
+         csv);
+  // The script says itself what is missing (python3-matplotlib); its exit status says whether it drew.
   const std::string command = "python3 '" + script + "' '" + csv + "' '" + config.out_dir + "'";
-  if (script.empty() || std::system(command.c_str()) != 0)
-    spdlog::warn("no plots: run python3 scripts/plot_sweep.py {} {} (needs matplotlib)", csv, config.out_dir);
+  const int status = std::system(command.c_str());
+  if (status != 0)
+    fail("blt sweep report: {} is written, but the plots failed ({} exited with status {}; it needs python3 and "
+         "matplotlib, Debian: apt-get install python3-matplotlib)",
+         csv, command, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   return 0;
 }
 

@@ -22,8 +22,6 @@ int train(const Args& args);
 int eval(const Args& args);
 int export_checkpoint(const Args& args);
 int generate(const Args& args);
-int tokenizer_train(const Args& args);
-int tokenizer_stats(const Args& args);
 int sweep_plan(const Args& args);
 int sweep_run(const Args& args);
 int sweep_report(const Args& args);

@@ -32,8 +32,6 @@ const Command kCommands[] = {
     {"sweep plan", "every run of a scaling sweep with its shapes, steps and FLOPs", blt::cli::sweep_plan},
     {"sweep run", "train a sweep's runs one after another; skips finished runs, resumes the others", blt::cli::sweep_run},
     {"sweep report", "a sweep's CSV and plots (bits/byte against training and inference FLOPs)", blt::cli::sweep_report},
-    {"tokenizer train", "train the token baseline's BPE tokenizer (SentencePiece) on shards", blt::cli::tokenizer_train},
-    {"tokenizer stats", "bytes per token of shards under a tokenizer", blt::cli::tokenizer_stats},
     {"flops", "FLOPs per byte by component, for training and inference", blt::cli::flops},
     {"import", "convert a Hugging Face BltForCausalLM checkpoint into a blt checkpoint", blt::cli::import_hf},
     {"safetensors info", "validate a .safetensors file and list its tensors", blt::cli::safetensors_info},

@@ -16,7 +16,6 @@ struct DataConfig {
   int64_t workers = 1;
   int64_t prefetch = 4;
   bool verify_checksums = true;
-  std::string tokenizer;  // token_lm: SentencePiece model (blt tokenizer train); empty = byte ids
 
   template <class V>
   void visit(V& v) {
@@ -29,7 +28,6 @@ struct DataConfig {
     v.field("workers", workers, "loader threads per rank", in_range<int64_t>(1, 64));
     v.field("prefetch", prefetch, "batches prepared ahead of the trainer", in_range<int64_t>(1, 1024));
     v.field("verify_checksums", verify_checksums, "check every shard's payload checksum when it is opened");
-    v.field("tokenizer", tokenizer, "token_lm only: SentencePiece BPE model the text is read through (blt tokenizer train)");
   }
 };
 

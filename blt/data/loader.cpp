@@ -32,7 +32,7 @@ LoaderState LoaderState::from_json(const std::string& text) {
 }
 
 Loader::Loader(std::shared_ptr<const ShardSet> corpus, LoaderOptions options)
-    : options_(options), stream_(std::move(corpus), options.seed, options.shuffle, options.tokenizer, options.workers) {
+    : options_(options), stream_(std::move(corpus), options.seed, options.shuffle) {
   if (options_.seq_len < 1) fail("loader: seq_len must be >= 1, got {}", options_.seq_len);
   if (options_.batch_size < 1) fail("loader: batch_size must be >= 1, got {}", options_.batch_size);
   if (options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size)

@@ -37,7 +37,6 @@ struct LoaderOptions {
   int world_size = 1;
   int workers = 1;
   int prefetch = 4;
-  std::shared_ptr<const Tokenizer> tokenizer;  // null: byte ids; else token ids (token-LM baseline)
 };
 
 struct Batch {

@@ -21,19 +21,17 @@ std::vector<uint32_t> shuffled_order(uint64_t n, uint64_t seed) {
   return order;
 }
 
-PackedStream::PackedStream(std::shared_ptr<const ShardSet> corpus, uint64_t seed, bool shuffle,
-                           std::shared_ptr<const Tokenizer> tokenizer, int threads)
+PackedStream::PackedStream(std::shared_ptr<const ShardSet> corpus, uint64_t seed, bool shuffle)
     : corpus_(std::move(corpus)), seed_(seed), shuffle_(shuffle) {
   if (corpus_->num_docs() >= (1ull << 32)) fail("corpus '{}' has more than 2^32 documents", corpus_->spec());
-  if (tokenizer) tokens_ = std::make_shared<const EncodedCorpus>(encode_corpus(*corpus_, *tokenizer, threads));
-  const uint64_t content = tokens_ ? tokens_->ids.size() : corpus_->num_bytes();
+  tokens_ = read_token_table(*corpus_);
+  const uint64_t content = tokens_ ? corpus_->num_bytes() / kTokenIdBytes : corpus_->num_bytes();
   epoch_ids_ = content + 2 * corpus_->num_docs();
 }
 
 void PackedStream::write_doc(uint64_t d, uint64_t first, uint64_t count, int64_t* out) const {
   if (tokens_) {
-    const int32_t* src = tokens_->ids.data() + tokens_->starts[d] + first;
-    for (uint64_t i = 0; i < count; ++i) out[i] = src[i];
+    unpack_token_ids(corpus_->doc(d), first, count, out);
     return;
   }
   const auto* src = reinterpret_cast<const uint8_t*>(corpus_->doc(d).data()) + first;

@@ -64,7 +64,7 @@ struct EntropyModelSpec {
   }
 };
 
-// The bpe scheme's tokenizer; the sweep trains it first (blt tokenizer train).
+// The bpe scheme's tokenizer; the sweep trains it and encodes the corpus first (blt-tokenizer).
 struct TokenizerSpec {
   int64_t vocab = 8192;
   int64_t sample_mb = 20;

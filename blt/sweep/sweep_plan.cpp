@@ -9,8 +9,7 @@
 
 #include "blt/core/error.h"
 #include "blt/data/loader.h"
-#include "blt/data/packed_stream.h"
-#include "blt/data/tokenizer.h"
+#include "blt/data/token_shards.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/parameter_count.h"
 #include "blt/model/patcher.h"
@@ -24,10 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Until the tokenizer exists, the bpe rows assume this many bytes per token
+// Until the token shards exist, the bpe rows assume this many bytes per token
 // (about what an 8K-32K BPE gets on English text); such rows are marked as estimates.
 constexpr double kAssumedBytesPerToken = 4.0;
-constexpr int64_t kTokenSampleBytes = 4 << 20;
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -62,19 +60,6 @@ double measure_patches(const RunConfig& config, const model::Patcher& patcher, i
   double patches = 0;
   for (int64_t b = 0; b < batches; ++b) patches += train::prepare_batch(loader.next()->tokens, &patcher, device).real_patches;
   return patches / double(batches * config.data.batch_size);
-}
-
-// Bytes per token of the first documents of the training stream (up to a few MB).
-double sample_bytes_per_token(const RunConfig& config, const data::Tokenizer& tokenizer) {
-  const data::ShardSet corpus(config.data.train, false);
-  double bytes = 0, tokens = 0;
-  for (const uint32_t d : data::shuffled_order(corpus.num_docs(), static_cast<uint64_t>(config.data.seed))) {
-    const auto doc = corpus.doc(d);
-    bytes += double(doc.size());
-    tokens += double(tokenizer.encode(doc).size());
-    if (bytes >= kTokenSampleBytes) break;
-  }
-  return tokens > 0 ? bytes / tokens : kAssumedBytesPerToken;
 }
 
 torch::Device plan_device() { return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU; }
@@ -116,8 +101,11 @@ Plan make_plan(const SweepConfig& c, int world_size) {
     entropy_model = model::load_entropy_model(files.entropy_model, "sweep entropy model");
     entropy_model->to(device);
   }
-  std::shared_ptr<const data::Tokenizer> tokenizer;
-  if (uses_patching(c, "bpe") && fs::exists(files.tokenizer)) tokenizer = std::make_shared<data::Tokenizer>(files.tokenizer);
+  const std::string token_train = files.tokens + "/train", token_valid = files.tokens + "/valid";
+  // Bytes per token of the whole training text, once blt-tokenizer has encoded it.
+  std::shared_ptr<const data::TokenTable> tokens;
+  if (uses_patching(c, "bpe") && fs::exists(token_train + "/" + data::kTokenTableFile))
+    tokens = data::read_token_table(data::ShardSet(token_train, false));
 
   std::map<double, double> thresholds;  // target mean patch -> threshold
   std::vector<double> budgets = c.flop_budgets;
@@ -145,9 +133,16 @@ Plan make_plan(const SweepConfig& c, int world_size) {
       std::optional<model::ModelConfig> entropy_config;
       if (bpe) {
         m.vocab_size = c.tokenizer.vocab;
-        base.data.tokenizer = files.tokenizer;
-        run.bytes_per_position = tokenizer ? sample_bytes_per_token(base, *tokenizer) : kAssumedBytesPerToken;
-        run.estimated = !tokenizer;
+        const TokenSource source{base.data.train, base.data.valid};
+        if (plan.token_source && (plan.token_source->train != source.train || plan.token_source->valid != source.valid))
+          fail("sweep: the bpe runs read one tokenized corpus, but run {}-{} has data.train '{}' and data.valid '{}' "
+               "where another has '{}' and '{}'",
+               size.name, scheme.name, source.train, source.valid, plan.token_source->train, plan.token_source->valid);
+        plan.token_source = source;
+        base.data.train = token_train;
+        if (!base.data.valid.empty()) base.data.valid = token_valid;
+        run.bytes_per_position = tokens ? tokens->bytes_per_token() : kAssumedBytesPerToken;
+        run.estimated = !tokens;
       } else {
         m.patching.mode = scheme.patching;
         m.patching.static_size = scheme.static_size;
@@ -220,7 +215,7 @@ std::string format_plan(const Plan& plan) {
                        plan.sweep.entropy_model.model, plan.entropy_run->train.out_dir);
   for (const auto& r : plan.runs)
     if (r.estimated) {
-      out += "~ estimated until the sweep has trained its entropy model / tokenizer (blt sweep run)\n";
+      out += "~ estimated until the sweep has trained its entropy model / made its token shards (blt sweep run)\n";
       break;
     }
   return out;

@@ -16,7 +16,6 @@
 #include "blt/core/error.h"
 #include "blt/core/files.h"
 #include "blt/core/progress.h"
-#include "blt/data/tokenizer.h"
 #include "blt/sweep/run_result.h"
 #include "blt/sweep/sweep_plan.h"
 
@@ -69,10 +68,9 @@ class SweepRunner {
     {
       const Plan draft = make_plan(sweep_, options_.world_size);  // estimates; the configs are final
       if (draft.entropy_run) train_once("entropy model", *draft.entropy_run);
-      for (const auto& run : draft.runs)
-        if (run.patching == "bpe" && !fs::exists(files_.tokenizer)) train_tokenizer(run.config.data.train);
+      if (draft.token_source && !fs::exists(files_.tokens)) make_token_shards(*draft.token_source);
     }
-    const Plan plan = make_plan(sweep_, options_.world_size);  // thresholds and tokens measured now
+    const Plan plan = make_plan(sweep_, options_.world_size);  // thresholds and bytes per token measured now
     spdlog::info("sweep {}: {} runs\n{}", sweep_.out_dir, plan.runs.size(), format_plan(plan));
     double planned = 0, done_flops = 0;
     for (const auto& r : plan.runs) planned += r.train_flops;
@@ -121,13 +119,34 @@ class SweepRunner {
     return result;
   }
 
-  void train_tokenizer(const std::string& shards) {
-    spdlog::info("sweep: training the bpe tokenizer ({} ids) on {}", sweep_.tokenizer.vocab, shards);
-    data::TokenizerTrainOptions o;
-    o.vocab_size = sweep_.tokenizer.vocab;
-    o.sample_bytes = sweep_.tokenizer.sample_mb << 20;
-    o.threads = std::max(1u, std::thread::hardware_concurrency());
-    data::train_tokenizer(data::ShardSet(shards, true), o, files_.tokenizer);
+  // The bpe runs' tokenizer and token shards, made by blt-tokenizer (next to
+  // this blt): SentencePiece may not be loaded into a process with LibTorch
+  // (docs/sweeps.md). Both outputs appear whole (rename), so a killed sweep
+  // redoes only what is missing.
+  void make_token_shards(const TokenSource& source) {
+    const std::string program = (fs::path(options_.program).parent_path() / "blt-tokenizer").string();
+    if (!fs::exists(program))
+      fail("sweep: the bpe scheme needs {} (built with blt; cmake --build BUILD --target blt-tokenizer)", program);
+    const std::string log = sweep_.out_dir + "/tokenizer.log";
+    const std::string threads = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
+    if (!fs::exists(files_.tokenizer)) {
+      spdlog::info("sweep: training the bpe tokenizer ({} ids) on {}", sweep_.tokenizer.vocab, source.train);
+      run_tool(program + " train " + shell_quote(source.train) + " --vocab " + std::to_string(sweep_.tokenizer.vocab) +
+                   " --sample-mb " + std::to_string(sweep_.tokenizer.sample_mb) + " --threads " + threads + " --out " +
+                   shell_quote(files_.tokenizer),
+               log);
+    }
+    spdlog::info("sweep: encoding {}{} into token shards {}", source.train,
+                 source.valid.empty() ? "" : " and " + source.valid, files_.tokens);
+    run_tool(program + " encode " + shell_quote(files_.tokenizer) + " --train " + shell_quote(source.train) +
+                 (source.valid.empty() ? "" : " --valid " + shell_quote(source.valid)) + " --threads " + threads +
+                 " --out " + shell_quote(files_.tokens),
+             log);
+  }
+
+  static void run_tool(const std::string& command, const std::string& log) {
+    const int status = run_child(command, log);
+    if (status != 0) fail("sweep: blt-tokenizer failed (exit status {}); its output is in {}", status, log);
   }
 
   double seconds_since_start() const {

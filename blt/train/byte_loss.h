@@ -3,7 +3,7 @@
 //
 // BPB = (nats of every byte and EOS target) / ln 2 / (number of byte targets).
 // A token LM (BPE baseline) is priced the same way over the same text: every
-// token target counts the bytes it stands for (data/tokenizer.h bytes_per_id),
+// token target counts the bytes it stands for (data/token_shards.h bytes_per_id),
 // so its BPB is total nats / ln 2 / total bytes, comparable with the byte models.
 // EOS is predicted and priced (knowing where a document ends is part of
 // modelling it) but is not a byte; BOS targets (always after EOS) are left

@@ -7,7 +7,7 @@
 #include <torch/torch.h>
 
 #include "blt/data/shard_reader.h"
-#include "blt/data/tokenizer.h"
+#include "blt/data/token_shards.h"
 #include "blt/dist/comm.h"
 #include "blt/model/causal_lm.h"
 #include "blt/model/patcher.h"
@@ -20,14 +20,13 @@ struct EvalOptions {
   int64_t batch_size = 8;
   int64_t max_batches = 0;  // per rank; 0 = the whole set
   bool bf16 = false;
-  std::shared_ptr<const data::Tokenizer> tokenizer;  // token LMs: the text is read as its token ids
 };
 
 struct EvalResult {
   LossSums sums;
   double patches = 0;  // BLT: real patches over the evaluated sequences
   double seconds = 0;
-  double bytes_per_token = 0;  // token LMs: of the whole evaluated text
+  double bytes_per_token = 0;  // token shards: of the whole evaluated text
   double mean_patch_length() const { return patches > 0 ? sums.bytes / patches : 0.0; }
 };
 
@@ -44,7 +43,11 @@ struct StepBatch {
 };
 StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device);
 
-// The tokenizer's bytes per id as the loss wants them (token_loss); undefined without a tokenizer.
-torch::Tensor bytes_per_id_tensor(const data::Tokenizer* tokenizer, const torch::Device& device);
+// Token shards go with a token_lm and only with one, whose vocabulary must hold
+// their ids; fails naming `spec` otherwise. `table` is null for byte shards.
+void check_shards_fit_model(const model::ModelConfig& model, const data::TokenTable* table, const std::string& spec);
+
+// Bytes per id of token shards as the loss wants them (token_loss); undefined for byte shards.
+torch::Tensor bytes_per_id_tensor(const data::TokenTable* table, const torch::Device& device);
 
 }  // namespace blt::train

@@ -64,21 +64,6 @@ std::shared_ptr<model::Patcher> make_patcher(const model::ModelConfig& c, const 
   return std::make_shared<model::Patcher>(c.patching, entropy_model);
 }
 
-// The token LM's tokenizer (data.tokenizer); null for byte-level models.
-std::shared_ptr<const data::Tokenizer> make_tokenizer(const RunConfig& c) {
-  const bool token_lm = c.model.type == "token_lm";
-  if (c.data.tokenizer.empty()) {
-    if (token_lm) fail("model.type is token_lm but data.tokenizer is empty: train one with blt tokenizer train (docs/sweeps.md)");
-    return nullptr;
-  }
-  if (!token_lm) fail("data.tokenizer is set but model.type is {}: only token_lm reads tokens", c.model.type);
-  auto tokenizer = std::make_shared<const data::Tokenizer>(c.data.tokenizer);
-  if (tokenizer->vocab_size() > c.model.vocab_size)
-    fail("data.tokenizer '{}' has {} ids but model.vocab_size is {}", c.data.tokenizer, tokenizer->vocab_size(),
-         c.model.vocab_size);
-  return tokenizer;
-}
-
 // Mean patches per sequence, measured on the first training batch (for FLOP budgets).
 double patches_per_sequence(const RunConfig& config, const model::Patcher* patcher,
                             std::shared_ptr<const data::ShardSet> corpus, const torch::Device& device) {
@@ -142,7 +127,6 @@ class Run {
   bool bf16_;
   std::shared_ptr<model::CausalLM> model_;
   std::shared_ptr<model::Patcher> patcher_;
-  std::shared_ptr<const data::Tokenizer> tokenizer_;
   torch::Tensor bytes_per_id_;  // token LMs: bytes each target id stands for
   std::unique_ptr<ParamUpdate> update_;
   std::shared_ptr<const data::ShardSet> train_corpus_;
@@ -186,9 +170,6 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   patcher_ = make_patcher(config_.model, device_);
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
 
-  tokenizer_ = make_tokenizer(config_);
-  bytes_per_id_ = bytes_per_id_tensor(tokenizer_.get(), device_);
-
   update_ = make_param_update(config_.dist.strategy, *model_, comm_, config_.train.optimizer);
 
   train_corpus_ = std::make_shared<const data::ShardSet>(config_.data.train, config_.data.verify_checksums);
@@ -200,11 +181,21 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env)
   lo.world_size = comm_.world_size();
   lo.workers = static_cast<int>(config_.data.workers);
   lo.prefetch = static_cast<int>(config_.data.prefetch);
-  lo.tokenizer = tokenizer_;
   loader_ = std::make_unique<data::Loader>(train_corpus_, lo);
   // Opened and validated now, so that a bad data.valid stops the run before training, not after it.
   if (!config_.data.valid.empty())
     valid_corpus_ = std::make_shared<const data::ShardSet>(config_.data.valid, config_.data.verify_checksums);
+  // Token shards (token_lm): the loss prices each target at the bytes its id stands for.
+  const auto train_table = loader_->stream().token_table();
+  check_shards_fit_model(config_.model, train_table.get(), config_.data.train);
+  bytes_per_id_ = bytes_per_id_tensor(train_table.get(), device_);
+  if (valid_corpus_) {
+    const auto valid_table = data::read_token_table(*valid_corpus_);
+    check_shards_fit_model(config_.model, valid_table.get(), config_.data.valid);
+    if (train_table && valid_table->bytes_per_id != train_table->bytes_per_id)
+      fail("data.train '{}' and data.valid '{}' come from different tokenizers ({} and {})", config_.data.train,
+           config_.data.valid, train_table->tokenizer, valid_table->tokenizer);
+  }
 
   total_steps_ = config_.train.steps;
   if (config_.train.flop_budget > 0) {
@@ -273,7 +264,6 @@ EvalResult Run::run_eval(int64_t max_batches) {
   o.batch_size = config_.data.batch_size;
   o.max_batches = max_batches;
   o.bf16 = bf16_;
-  o.tokenizer = tokenizer_;
   update_->prepare_forward();
   auto result = evaluate(*model_, patcher_.get(), valid_corpus_, o, comm_, device_);
   update_->release_params();

@@ -1,5 +1,7 @@
 // The BPE tokenizer of the token-LM baseline: a SentencePiece model trained on a
 // sample of the training shards, set up so that tokens cover the text exactly.
+// Only blt-tokenizer links this (and SentencePiece); blt reads what it writes,
+// token shards (data/token_shards.h), never the model (docs/sweeps.md says why).
 //
 // Training options that make bits per byte comparable with the byte models:
 // identity normalisation, no dummy-prefix space, whitespace kept as is, and byte
@@ -15,20 +17,21 @@
 #include <vector>
 
 #include "blt/data/shard_reader.h"
+#include "blt/data/token_shards.h"
 
 namespace sentencepiece {
 class SentencePieceProcessor;
 }
 
-namespace blt::data {
+namespace blt::tokenizer {
 
-class Tokenizer {
+class BpeTokenizer {
  public:
   // Throws blt::Error naming `path` if it is not a SentencePiece model with the id layout above.
-  explicit Tokenizer(const std::string& path);
-  ~Tokenizer();
-  Tokenizer(const Tokenizer&) = delete;
-  Tokenizer& operator=(const Tokenizer&) = delete;
+  explicit BpeTokenizer(const std::string& path);
+  ~BpeTokenizer();
+  BpeTokenizer(const BpeTokenizer&) = delete;
+  BpeTokenizer& operator=(const BpeTokenizer&) = delete;
 
   std::vector<int32_t> encode(std::string_view text) const;
   std::string decode(const std::vector<int32_t>& ids) const;
@@ -43,7 +46,7 @@ class Tokenizer {
   std::vector<double> bytes_per_id_;
 };
 
-struct TokenizerTrainOptions {
+struct TrainOptions {
   int64_t vocab_size = 8192;
   int64_t sample_bytes = 20 << 20;  // text drawn from the shards for training
   uint64_t seed = 0;                // which documents are drawn
@@ -52,17 +55,12 @@ struct TokenizerTrainOptions {
 
 // Trains a BPE model on a seeded sample of `corpus`'s documents and writes it to
 // `out_path` (through a temporary file). Returns the bytes it was trained on.
-int64_t train_tokenizer(const ShardSet& corpus, const TokenizerTrainOptions& options, const std::string& out_path);
+int64_t train_tokenizer(const data::ShardSet& corpus, const TrainOptions& options, const std::string& out_path);
 
-// Every document of a corpus as token ids, in document order.
-struct EncodedCorpus {
-  std::vector<int32_t> ids;
-  std::vector<uint64_t> starts;  // document d is ids[starts[d], starts[d + 1])
-  uint64_t bytes = 0;
+// Every document of `corpus`, in order, as token shards in `out_dir` with their
+// tokens.json. Checks each document on the way: its ids decode to it and their
+// bytes add up to its size. The table's counts are the returned ones.
+data::TokenTable encode_shards(const data::ShardSet& corpus, const BpeTokenizer& tokenizer, const std::string& out_dir,
+                               uint64_t max_shard_bytes, int threads);
 
-  uint64_t doc_size(uint64_t d) const { return starts[d + 1] - starts[d]; }
-  double bytes_per_token() const { return ids.empty() ? 0.0 : double(bytes) / double(ids.size()); }
-};
-EncodedCorpus encode_corpus(const ShardSet& corpus, const Tokenizer& tokenizer, int threads);
-
-}  // namespace blt::data
+}  // namespace blt::tokenizer
