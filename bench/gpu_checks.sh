@@ -67,9 +67,10 @@ for s in "$@"; do
     # than one call of this stage: each call continues the sweep (finished runs skipped, the
     # run cut by the limit resumed from its checkpoint); the report follows the last run.
     # Reads data/shards/english (carry it: scripts/get-data.sh makes it on the CPU machine).
+    # SWEEP_LIMIT (seconds, default 570) leaves room for other stages in the same call.
     sweep)
       [ -d data/shards/english/train ] || { echo "sweep: no data/shards/english (carry it)"; exit 1; }
-      stage sweep 570 "$blt" sweep run configs/sweeps/gpu-small.yaml &&
+      stage sweep "${SWEEP_LIMIT:-570}" "$blt" sweep run configs/sweeps/gpu-small.yaml &&
         stage sweep-report 120 "$blt" sweep report configs/sweeps/gpu-small.yaml
       cp runs/sweeps/gpu-small/sweep.csv runs/sweeps/gpu-small/*.png "$out"/ 2>/dev/null ;;
     # Acceptance 3: a sweep through the launcher on 2 GPUs (nvidia-h200-x2): gpu-small's

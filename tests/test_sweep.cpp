@@ -85,13 +85,13 @@ TEST_CASE("blt-tokenizer: token shards stand for exactly the text's bytes", "[sw
 
   // Byte models refuse token shards, and a token_lm refuses byte shards, naming the data.
   write_file(dir / "blt.yaml", "include: [" + source_path("configs/model/tiny.yaml") + "]\ndata: {train: " +
-                                   (dir / "tokens/train") + ", seq_len: 32, batch_size: 2}\n"
+                                   (dir / "tokens/train") + ", valid: '', seq_len: 32, batch_size: 2}\n"
                                    "train: {device: cpu, steps: 1, out_dir: " + (dir / "runs/blt") + "}\n");
   const auto blt_on_tokens = run_blt("train " + (dir / "blt.yaml"));
   CHECK(blt_on_tokens.exit_code != 0);
   CHECK_THAT(blt_on_tokens.output, Catch::Contains("token shards") && Catch::Contains(dir / "tokens/train"));
   write_file(dir / "token.yaml", "include: [" + source_path("configs/model/token-tiny.yaml") + "]\ndata: {train: " +
-                                     (dir / "corpus/train") + ", seq_len: 32, batch_size: 2}\n"
+                                     (dir / "corpus/train") + ", valid: '', seq_len: 32, batch_size: 2}\n"
                                      "train: {device: cpu, steps: 1, out_dir: " + (dir / "runs/token") + "}\n");
   const auto token_on_bytes = run_blt("train " + (dir / "token.yaml"));
   CHECK(token_on_bytes.exit_code != 0);

@@ -131,14 +131,14 @@ class SweepRunner {
     const std::string threads = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
     if (!fs::exists(files_.tokenizer)) {
       spdlog::info("sweep: training the bpe tokenizer ({} ids) on {}", sweep_.tokenizer.vocab, source.train);
-      run_tool(program + " train " + shell_quote(source.train) + " --vocab " + std::to_string(sweep_.tokenizer.vocab) +
+      run_tool(shell_quote(program) + " train " + shell_quote(source.train) + " --vocab " + std::to_string(sweep_.tokenizer.vocab) +
                    " --sample-mb " + std::to_string(sweep_.tokenizer.sample_mb) + " --threads " + threads + " --out " +
                    shell_quote(files_.tokenizer),
                log);
     }
     spdlog::info("sweep: encoding {}{} into token shards {}", source.train,
                  source.valid.empty() ? "" : " and " + source.valid, files_.tokens);
-    run_tool(program + " encode " + shell_quote(files_.tokenizer) + " --train " + shell_quote(source.train) +
+    run_tool(shell_quote(program) + " encode " + shell_quote(files_.tokenizer) + " --train " + shell_quote(source.train) +
                  (source.valid.empty() ? "" : " --valid " + shell_quote(source.valid)) + " --threads " + threads +
                  " --out " + shell_quote(files_.tokens),
              log);

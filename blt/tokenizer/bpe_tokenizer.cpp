@@ -100,7 +100,7 @@ int64_t train_tokenizer(const ShardSet& corpus, const TrainOptions& o, const std
     fail("tokenizer vocabulary {} is too small: 4 special ids and 256 byte pieces come first", o.vocab_size);
   SampleLines lines(corpus, o);
   // Identity normalisation, no dummy prefix and kept whitespace make tokens an
-  // exact cover of the text (see tokenizer.h); byte fallback leaves no unknowns.
+  // exact cover of the text (bpe_tokenizer.h); byte fallback leaves no unknowns.
   const std::unordered_map<std::string, std::string> args = {
       {"model_type", "bpe"},
       {"vocab_size", std::to_string(o.vocab_size)},
