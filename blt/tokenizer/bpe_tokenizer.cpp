@@ -109,6 +109,7 @@ int64_t train_tokenizer(const ShardSet& corpus, const TrainOptions& o, const std
       {"add_dummy_prefix", "false"},
       {"remove_extra_whitespaces", "false"},
       {"split_digits", "true"},
+      {"allow_whitespace_only_pieces", "true"},
       {"user_defined_symbols", "\n"},
       {"unk_id", "0"},
       {"bos_id", "1"},
