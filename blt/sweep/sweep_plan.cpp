@@ -49,17 +49,27 @@ std::string budget_label(double budget) {
   return s;
 }
 
-// Mean real patches per sequence over the run's first training batches.
-double measure_patches(const RunConfig& config, const model::Patcher& patcher, int64_t batches,
-                       const torch::Device& device) {
+// Real patches per sequence in each of the run's first training batches.
+std::vector<double> measure_patches(const RunConfig& config, const model::Patcher& patcher, int64_t batches,
+                                    const torch::Device& device) {
   data::LoaderOptions o;
   o.seq_len = config.data.seq_len;
   o.batch_size = config.data.batch_size;
   o.seed = static_cast<uint64_t>(config.data.seed);
   data::Loader loader(std::make_shared<const data::ShardSet>(config.data.train, false), o);
-  double patches = 0;
-  for (int64_t b = 0; b < batches; ++b) patches += train::prepare_batch(loader.next()->tokens, &patcher, device).real_patches;
-  return patches / double(batches * config.data.batch_size);
+  std::vector<double> per_batch;
+  for (int64_t b = 0; b < batches; ++b)
+    per_batch.push_back(train::prepare_batch(loader.next()->tokens, &patcher, device).real_patches /
+                        double(config.data.batch_size));
+  return per_batch;
+}
+
+// Mean of the first `n` values (all of them when there are fewer).
+double mean_of_first(const std::vector<double>& values, std::size_t n) {
+  n = std::min(n, values.size());
+  double sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += values[i];
+  return sum / double(n);
 }
 
 torch::Device plan_device() { return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU; }
@@ -131,6 +141,7 @@ Plan make_plan(const SweepConfig& c, int world_size) {
       run.positions_per_step = double(base.data.batch_size * base.train.grad_accum * base.data.seq_len);
       base.data.batch_size /= world_size;
       std::optional<model::ModelConfig> entropy_config;
+      std::vector<double> batch_patches;  // BLT schemes, once measurable: patches per sequence of each sampled batch
       if (bpe) {
         m.vocab_size = c.tokenizer.vocab;
         const TokenSource source{base.data.train, base.data.valid};
@@ -161,29 +172,41 @@ Plan make_plan(const SweepConfig& c, int world_size) {
         RunConfig global_batch = base;
         global_batch.data.batch_size *= world_size;
         if (scheme.patching == "entropy" && !have_entropy_model) {
-          run.patches_per_sequence = double(base.data.seq_len) / scheme.mean_patch;
           run.estimated = true;
         } else {
           const model::Patcher patcher(m.patching, scheme.patching == "entropy" ? entropy_model : nullptr);
-          run.patches_per_sequence = measure_patches(global_batch, patcher, c.patch_sample_batches, device);
+          batch_patches = measure_patches(global_batch, patcher, c.patch_sample_batches, device);
         }
       }
       m.validate();
       run.parameters = model::total_parameters(model::parameter_counts_from_shapes(m));
       const double sequences = run.positions_per_step / double(base.data.seq_len);
-      run.flops_per_step =
-          train::total(train::sequence_flops(m, base.data.seq_len, run.patches_per_sequence, true)) * sequences;
       const double bytes_per_step = run.positions_per_step * run.bytes_per_position;
-      run.inference_flops_per_byte =
-          train::total(train::sequence_flops(m, base.data.seq_len, run.patches_per_sequence, false,
-                                             entropy_config ? &*entropy_config : nullptr)) /
-          (double(base.data.seq_len) * run.bytes_per_position);
+      const auto price = [&](PlannedRun& r, double patches_per_sequence) {
+        r.patches_per_sequence = patches_per_sequence;
+        r.flops_per_step = train::total(train::sequence_flops(m, base.data.seq_len, patches_per_sequence, true)) * sequences;
+        r.inference_flops_per_byte =
+            train::total(train::sequence_flops(m, base.data.seq_len, patches_per_sequence, false,
+                                               entropy_config ? &*entropy_config : nullptr)) /
+            (double(base.data.seq_len) * run.bytes_per_position);
+      };
+      const double sampled_patches = bpe ? 0.0
+                                     : batch_patches.empty() ? double(base.data.seq_len) / scheme.mean_patch
+                                                             : mean_of_first(batch_patches, batch_patches.size());
+      price(run, sampled_patches);
       for (const double budget : budgets) {
         PlannedRun r = run;
         r.budget = budget;
         r.steps = c.rule == "flop_budget"
                       ? std::max<int64_t>(1, std::llround(budget / r.flops_per_step))
                       : std::max<int64_t>(1, std::llround(c.bytes_per_param * double(r.parameters) / bytes_per_step));
+        // A run shorter than the sample trains on its first sampled batches only: price
+        // those, so that the trainer's own FLOP count at the end matches the plan's.
+        const auto trained_batches = static_cast<std::size_t>(r.steps * base.train.grad_accum);
+        if (c.rule == "flop_budget" && trained_batches < batch_patches.size()) {
+          price(r, mean_of_first(batch_patches, trained_batches));
+          r.steps = std::max<int64_t>(1, std::llround(budget / r.flops_per_step));
+        }
         r.train_flops = double(r.steps) * r.flops_per_step;
         r.train_bytes = double(r.steps) * bytes_per_step;
         r.name = c.rule == "flop_budget" ? fmt::format("{}-{}-{}", size.name, scheme.name, budget_label(budget))

@@ -3,7 +3,8 @@
 // (the project's accounting, train/flops.h), inference FLOPs per byte.
 //
 // Patches per sequence are measured by patching the run's first training
-// batches (as train.flop_budget does with one); entropy runs need the sweep's
+// batches (as train.flop_budget does with one; a run shorter than the sample is
+// priced on the batches it trains on); entropy runs need the sweep's
 // entropy model and the bpe runs its token shards (the corpus encoded by
 // blt-tokenizer), so before those exist the plan uses the target mean patch and
 // an assumed bytes/token, marked as estimates.
