@@ -103,9 +103,9 @@ int sweep_report(const Args& args) {
   const std::string command = "python3 '" + script + "' '" + csv + "' '" + config.out_dir + "'";
   const int status = std::system(command.c_str());
   if (status != 0)
-    fail("blt sweep report: {} is written, but the plots failed ({} exited with status {}; it needs python3 and "
-         "matplotlib, Debian: apt-get install python3-matplotlib)",
-         csv, command, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    fail("blt sweep report: {} is written, but the plots failed ({} exited with status {}): they need python3 with "
+         "matplotlib (Debian: apt-get install python3-matplotlib); to draw them with another python: PYTHON '{}' '{}' '{}'",
+         csv, command, WIFEXITED(status) ? WEXITSTATUS(status) : -1, script, csv, config.out_dir);
   return 0;
 }
 
