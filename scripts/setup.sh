@@ -8,14 +8,14 @@ set -euo pipefail
 # training steps 2-4x faster here; the OpenMP build shares LibTorch's thread pool).
 packages=(build-essential cmake ninja-build pkg-config
           libtorch-dev libgloo-dev libyaml-cpp-dev libfmt-dev libspdlog-dev
-          catch2 nlohmann-json3-dev zlib1g-dev libopenblas0-openmp
+          catch2 nlohmann-json3-dev zlib1g-dev libsentencepiece-dev libopenblas0-openmp
           python3-matplotlib)  # scripts/plot_metrics.py
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
   cat >&2 <<MSG
 blt: scripts/setup.sh knows only Debian/Ubuntu (apt). On this system install by hand:
   a C++17 compiler, CMake >= 3.18, Ninja, LibTorch (>= 1.13), yaml-cpp, fmt, spdlog,
-  Catch2 v2, nlohmann-json 3, zlib — then run: cmake -S . -B build -G Ninja && cmake --build build
+  Catch2 v2, nlohmann-json 3, zlib, SentencePiece — then run: cmake -S . -B build -G Ninja && cmake --build build
 MSG
   exit 1
 fi

@@ -14,6 +14,7 @@
 #include "blt/cli/device_option.h"
 #include "blt/core/error.h"
 #include "blt/data/corpus_stats.h"
+#include "blt/data/token_shards.h"
 #include "blt/eval/char_tasks.h"
 #include "blt/eval/continuation_score.h"
 #include "blt/eval/noised_corpus.h"
@@ -117,18 +118,30 @@ int eval(const Args& args) {
   std::string text;
   if (!data_spec.empty()) {
     const data::ShardSet corpus(data_spec, true);
+    // Token shards (a token_lm's) hold ids, not text: no byte statistics, no character noise.
+    const bool tokens = data::read_token_table(corpus) != nullptr;
+    if (tokens && !noise_types.empty())
+      fail("blt eval: --noise edits text, and {} holds token shards; give the byte shards they were encoded from "
+           "to a byte-level model",
+           data_spec);
     const auto clean = bits_per_byte(data_spec);
     if (!std::isfinite(clean.sums.bits_per_byte()))
       fail("blt eval: {} gives a non-finite loss ({} bits/byte) on {}: NaN or infinite weights, or outputs that overflow",
            checkpoint, clean.sums.bits_per_byte(), data_spec);
-    const double unigram = data::compute_stats(corpus).unigram_entropy_bits();
     out = bpb_json(clean);
-    out["unigram_entropy_bits"] = unigram;
-    text += fmt::format("{}: {:.4f} bits/byte over {} bytes (loss {:.4f} nats/id{}); byte-unigram entropy {:.4f}\n",
-                        data_spec, clean.sums.bits_per_byte(), static_cast<int64_t>(clean.sums.bytes),
-                        clean.sums.mean_loss(),
+    std::string unigram_text;
+    if (tokens) {
+      out["bytes_per_token"] = clean.bytes_per_token;
+      unigram_text = fmt::format("; {:.3f} bytes/token", clean.bytes_per_token);
+    } else {
+      const double unigram = data::compute_stats(corpus).unigram_entropy_bits();
+      out["unigram_entropy_bits"] = unigram;
+      unigram_text = fmt::format("; byte-unigram entropy {:.4f}", unigram);
+    }
+    text += fmt::format("{}: {:.4f} bits/byte over {} bytes (loss {:.4f} nats/id{}){}\n", data_spec,
+                        clean.sums.bits_per_byte(), static_cast<int64_t>(clean.sums.bytes), clean.sums.mean_loss(),
                         clean.patches > 0 ? fmt::format(", mean patch {:.2f} bytes", clean.mean_patch_length()) : "",
-                        unigram);
+                        unigram_text);
     if (!noise_types.empty()) {
       const double base = clean.sums.bits_per_byte();
       auto noise = nlohmann::json{{"rate", noise_rate}, {"seed", seed}, {"clean_bpb", base},

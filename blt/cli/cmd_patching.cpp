@@ -7,10 +7,10 @@
 #include "blt/cli/commands.h"
 #include "blt/cli/device_option.h"
 #include "blt/core/error.h"
-#include "blt/data/loader.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/patcher.h"
 #include "blt/model/transformer_lm.h"
+#include "blt/sweep/entropy_threshold.h"
 
 namespace blt::cli {
 
@@ -45,21 +45,13 @@ int patching_threshold(const Args& args) {
 
   auto entropy_model = model::load_entropy_model(checkpoint, "blt patching threshold: CKPT");
   entropy_model->to(device);
-  model::PatchingConfig patching;
-  patching.mode = mode;
-  patching.max_patch_length = max_patch_length;
-  const model::Patcher patcher(patching, entropy_model);
-
-  data::LoaderOptions o;
-  o.seq_len = seq_len;
-  o.batch_size = sequences;
-  o.seed = static_cast<uint64_t>(seed);
-  data::Loader loader(std::make_shared<const data::ShardSet>(data_spec, true), o);
-  const auto inputs = loader.next()->tokens.narrow(1, 0, seq_len).clamp_min(0).to(device);
-  const auto entropies = patcher.entropies(inputs).to(torch::kCPU);
-  std::vector<torch::Tensor> rows;
-  for (int64_t b = 0; b < entropies.size(0); ++b) rows.push_back(entropies[b]);
-  const auto [threshold, achieved] = model::threshold_for_mean_patch_size(rows, mean_patch, mode, max_patch_length);
+  sweep::ThresholdSample sample;
+  sample.sequences = sequences;
+  sample.seq_len = seq_len;
+  sample.seed = static_cast<uint64_t>(seed);
+  sample.mode = mode;
+  const auto [threshold, achieved] =
+      sweep::search_threshold(entropy_model, data_spec, mean_patch, max_patch_length, sample, device);
   if (json)
     std::cout << nlohmann::json{{"threshold", threshold}, {"mean_patch", achieved}, {"mode", mode}}.dump(2) << "\n";
   else

@@ -24,7 +24,10 @@ int train(const Args& args) {
   if (!parser.parse(args)) return 0;
   const auto config = load_run_config(path, overrides);
   const auto outcome = train::train(config, dist::launch_env_from_environment());
-  if (outcome.valid) {
+  if (outcome.valid && outcome.valid->bytes_per_token > 0) {  // token shards: ids, no byte statistics
+    spdlog::info("done: {} steps; validation {:.4f} bits/byte ({:.3f} bytes/token)", outcome.steps,
+                 outcome.valid->sums.bits_per_byte(), outcome.valid->bytes_per_token);
+  } else if (outcome.valid) {
     const data::ShardSet valid(config.data.valid, false);
     const double unigram = data::compute_stats(valid).unigram_entropy_bits();
     const double bpb = outcome.valid->sums.bits_per_byte();

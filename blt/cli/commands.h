@@ -23,5 +23,8 @@ int bench(const Args& args);
 int eval(const Args& args);
 int export_checkpoint(const Args& args);
 int generate(const Args& args);
+int sweep_plan(const Args& args);
+int sweep_run(const Args& args);
+int sweep_report(const Args& args);
 
 }  // namespace blt::cli

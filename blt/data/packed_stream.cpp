@@ -24,7 +24,18 @@ std::vector<uint32_t> shuffled_order(uint64_t n, uint64_t seed) {
 PackedStream::PackedStream(std::shared_ptr<const ShardSet> corpus, uint64_t seed, bool shuffle)
     : corpus_(std::move(corpus)), seed_(seed), shuffle_(shuffle) {
   if (corpus_->num_docs() >= (1ull << 32)) fail("corpus '{}' has more than 2^32 documents", corpus_->spec());
-  epoch_ids_ = corpus_->num_bytes() + 2 * corpus_->num_docs();
+  tokens_ = read_token_table(*corpus_);
+  const uint64_t content = tokens_ ? corpus_->num_bytes() / kTokenIdBytes : corpus_->num_bytes();
+  epoch_ids_ = content + 2 * corpus_->num_docs();
+}
+
+void PackedStream::write_doc(uint64_t d, uint64_t first, uint64_t count, int64_t* out) const {
+  if (tokens_) {
+    unpack_token_ids(corpus_->doc(d), first, count, out);
+    return;
+  }
+  const auto* src = reinterpret_cast<const uint8_t*>(corpus_->doc(d).data()) + first;
+  for (uint64_t i = 0; i < count; ++i) out[i] = byte_to_id(src[i]);
 }
 
 std::shared_ptr<const PackedStream::EpochPlan> PackedStream::plan(uint64_t epoch) const {
@@ -44,7 +55,7 @@ std::shared_ptr<const PackedStream::EpochPlan> PackedStream::plan(uint64_t epoch
   }
   p->starts.resize(n + 1);
   p->starts[0] = 0;
-  for (uint64_t i = 0; i < n; ++i) p->starts[i + 1] = p->starts[i] + corpus_->doc_size(p->order[i]) + 2;
+  for (uint64_t i = 0; i < n; ++i) p->starts[i + 1] = p->starts[i] + doc_ids(p->order[i]) + 2;
   std::lock_guard<std::mutex> lock(mutex_);
   cache_.push_back(p);
   if (cache_.size() > 2) cache_.erase(cache_.begin());
@@ -59,17 +70,17 @@ void PackedStream::read(uint64_t position, uint64_t count, int64_t* out) const {
     auto entry = static_cast<uint64_t>(std::upper_bound(p->starts.begin(), p->starts.end(), offset) -
                                        p->starts.begin()) - 1;
     while (count > 0 && entry < p->order.size()) {
-      const std::string_view doc = corpus_->doc(p->order[entry]);
-      const uint64_t span = doc.size() + 2;
-      uint64_t k = offset - p->starts[entry];  // 0 = BOS, 1..size = bytes, size + 1 = EOS
+      const uint64_t doc = p->order[entry];
+      const uint64_t size = doc_ids(doc);
+      const uint64_t span = size + 2;
+      uint64_t k = offset - p->starts[entry];  // 0 = BOS, 1..size = content, size + 1 = EOS
       if (k == 0 && count > 0) {
         *out++ = kBosId;
         ++k, --count, ++position;
       }
-      const uint64_t bytes = std::min<uint64_t>(count, k <= doc.size() ? doc.size() + 1 - k : 0);
-      const auto* src = reinterpret_cast<const uint8_t*>(doc.data()) + (k - 1);
-      for (uint64_t i = 0; i < bytes; ++i) out[i] = byte_to_id(src[i]);
-      out += bytes, k += bytes, count -= bytes, position += bytes;
+      const uint64_t content = std::min<uint64_t>(count, k <= size ? size + 1 - k : 0);
+      if (content) write_doc(doc, k - 1, content, out);
+      out += content, k += content, count -= content, position += content;
       if (k == span - 1 && count > 0) {
         *out++ = kEosId;
         --count, ++position;

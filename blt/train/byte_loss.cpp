@@ -8,7 +8,7 @@ namespace blt::train {
 
 double LossSums::bits_per_byte() const { return bytes > 0 ? text_nats / std::log(2.0) / bytes : 0.0; }
 
-TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets) {
+TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& bytes_per_id) {
   const auto vocab = logits.size(-1);
   const auto flat_targets = targets.reshape({-1});
   // At least fp32 (bf16 logits under autocast); fp64 runs keep fp64.
@@ -20,11 +20,14 @@ TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets) 
   out.loss_sum = per_target.sum();
   torch::NoGradGuard no_grad;
   const auto detached = per_target.detach().to(torch::kDouble);
-  const auto is_byte = flat_targets >= data::kByteOffset;
-  const auto is_text = is_byte.logical_or(flat_targets == data::kEosId);
+  const auto target_bytes = bytes_per_id.defined()
+                                ? bytes_per_id.to(torch::kDouble).index_select(0, flat_targets.clamp_min(0)) *
+                                      (flat_targets != data::kIgnoreId)
+                                : (flat_targets >= data::kByteOffset).to(torch::kDouble);
+  const auto is_text = (target_bytes > 0).logical_or(flat_targets == data::kEosId);
   // One transfer for the four numbers.
   const auto sums = torch::stack({detached.sum(), (flat_targets != data::kIgnoreId).sum().to(torch::kDouble),
-                                  (detached * is_text).sum(), is_byte.sum().to(torch::kDouble)})
+                                  (detached * is_text).sum(), target_bytes.sum()})
                         .cpu();
   const auto* s = sums.data_ptr<double>();
   out.sums = {s[0], s[1], s[2], s[3]};

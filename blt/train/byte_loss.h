@@ -2,6 +2,9 @@
 // and evaluation.
 //
 // BPB = (nats of every byte and EOS target) / ln 2 / (number of byte targets).
+// A token LM (BPE baseline) is priced the same way over the same text: every
+// token target counts the bytes it stands for (data/token_shards.h bytes_per_id),
+// so its BPB is total nats / ln 2 / total bytes, comparable with the byte models.
 // EOS is predicted and priced (knowing where a document ends is part of
 // modelling it) but is not a byte; BOS targets (always after EOS) are left
 // out of both; padding (-1) carries nothing.
@@ -28,7 +31,10 @@ struct TokenLoss {
   LossSums sums;            // detached numbers of the same batch
 };
 
-// logits [B, L, V], targets int64 [B, L] (-1 = padding).
-TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets);
+// logits [B, L, V], targets int64 [B, L] (-1 = padding). `bytes_per_id` (float
+// [V] on the logits' device) gives each id's bytes for token LMs; undefined
+// means byte ids (one byte each from id 4 on).
+TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets,
+                     const torch::Tensor& bytes_per_id = {});
 
 }  // namespace blt::train

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "blt/core/error.h"
 #include "blt/data/byte_ids.h"
 #include "blt/data/loader.h"
 
@@ -21,6 +22,25 @@ StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patch
   return b;
 }
 
+void check_shards_fit_model(const model::ModelConfig& model, const data::TokenTable* table, const std::string& spec) {
+  const bool token_lm = model.type == "token_lm";
+  if (table && !token_lm)
+    fail("'{}' holds token shards ({}, tokenizer {}), which only a token_lm reads; this model is a {}", spec,
+         data::kTokenTableFile, table->tokenizer, model.type);
+  if (!table && token_lm)
+    fail("'{}' holds byte shards, but a token_lm reads token shards: make them with blt-tokenizer encode "
+         "(docs/sweeps.md), or train a byte_lm on bytes",
+         spec);
+  if (table && table->vocab_size > model.vocab_size)
+    fail("'{}': tokenizer {} has {} ids but model.vocab_size is {}", spec, table->tokenizer, table->vocab_size,
+         model.vocab_size);
+}
+
+torch::Tensor bytes_per_id_tensor(const data::TokenTable* table, const torch::Device& device) {
+  if (!table) return {};
+  return torch::tensor(table->bytes_per_id, torch::kDouble).to(torch::kFloat).to(device);
+}
+
 EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::shared_ptr<const data::ShardSet> corpus,
                     const EvalOptions& options, dist::Comm& comm, const torch::Device& device) {
   const auto start = std::chrono::steady_clock::now();
@@ -31,7 +51,11 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
   lo.repeat = false;
   lo.rank = comm.rank();
   lo.world_size = comm.world_size();
+  const std::string spec = corpus->spec();
   data::Loader loader(std::move(corpus), lo);
+  const data::TokenTable* table = loader.stream().token_table().get();
+  check_shards_fit_model(model.config(), table, spec);
+  const auto bytes_per_id = bytes_per_id_tensor(table, device);
 
   const bool was_training = model.is_training();
   model.eval();
@@ -47,7 +71,7 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
       compat::CudaAutocast autocast(options.bf16 && device.is_cuda(), at::kBFloat16);
       logits = model.forward(step.input);
     }
-    result.sums.add(token_loss(logits, step.targets).sums);
+    result.sums.add(token_loss(logits, step.targets, bytes_per_id).sums);
     result.patches += step.real_patches;
   }
   model.train(was_training);
@@ -58,6 +82,7 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
   const auto* t = totals.data_ptr<double>();
   result.sums = {t[0], t[1], t[2], t[3]};
   result.patches = t[4];
+  result.bytes_per_token = table ? table->bytes_per_token() : 0.0;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

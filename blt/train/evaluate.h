@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "blt/data/shard_reader.h"
+#include "blt/data/token_shards.h"
 #include "blt/dist/comm.h"
 #include "blt/model/causal_lm.h"
 #include "blt/model/patcher.h"
@@ -25,6 +26,7 @@ struct EvalResult {
   LossSums sums;
   double patches = 0;  // BLT: real patches over the evaluated sequences
   double seconds = 0;
+  double bytes_per_token = 0;  // token shards: of the whole evaluated text
   double mean_patch_length() const { return patches > 0 ? sums.bytes / patches : 0.0; }
 };
 
@@ -40,5 +42,12 @@ struct StepBatch {
   double real_patches = 0;  // BLT only
 };
 StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device);
+
+// Token shards go with a token_lm and only with one, whose vocabulary must hold
+// their ids; fails naming `spec` otherwise. `table` is null for byte shards.
+void check_shards_fit_model(const model::ModelConfig& model, const data::TokenTable* table, const std::string& spec);
+
+// Bytes per id of token shards as the loss wants them (token_loss); undefined for byte shards.
+torch::Tensor bytes_per_id_tensor(const data::TokenTable* table, const torch::Device& device);
 
 }  // namespace blt::train

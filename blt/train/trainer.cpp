@@ -136,6 +136,7 @@ class Run {
   bool bf16_;
   std::shared_ptr<model::CausalLM> model_;
   std::shared_ptr<model::Patcher> patcher_;
+  torch::Tensor bytes_per_id_;  // token LMs: bytes each target id stands for
   std::unique_ptr<ParamUpdate> update_;
   std::shared_ptr<const data::ShardSet> train_corpus_;
   std::shared_ptr<const data::ShardSet> valid_corpus_;  // null without data.valid
@@ -194,6 +195,17 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions
   // Opened and validated now, so that a bad data.valid stops the run before training, not after it.
   if (!config_.data.valid.empty())
     valid_corpus_ = std::make_shared<const data::ShardSet>(config_.data.valid, config_.data.verify_checksums);
+  // Token shards (token_lm): the loss prices each target at the bytes its id stands for.
+  const auto train_table = loader_->stream().token_table();
+  check_shards_fit_model(config_.model, train_table.get(), config_.data.train);
+  bytes_per_id_ = bytes_per_id_tensor(train_table.get(), device_);
+  if (valid_corpus_) {
+    const auto valid_table = data::read_token_table(*valid_corpus_);
+    check_shards_fit_model(config_.model, valid_table.get(), config_.data.valid);
+    if (train_table && valid_table->bytes_per_id != train_table->bytes_per_id)
+      fail("data.train '{}' and data.valid '{}' come from different tokenizers ({} and {})", config_.data.train,
+           config_.data.valid, train_table->tokenizer, valid_table->tokenizer);
+  }
 
   total_steps_ = config_.train.steps;
   if (config_.train.flop_budget > 0) {
@@ -269,14 +281,17 @@ EvalResult Run::run_eval(int64_t max_batches) {
 }
 
 void Run::log_eval(const EvalResult& r) {
-  spdlog::info("validation at step {}: bpb {:.4f}, loss {:.4f} nats/id, {} bytes{} ({:.1f} s)", counters_.step,
+  spdlog::info("validation at step {}: bpb {:.4f}, loss {:.4f} nats/id, {} bytes{}{} ({:.1f} s)", counters_.step,
                r.sums.bits_per_byte(), r.sums.mean_loss(), static_cast<int64_t>(r.sums.bytes),
-               r.patches > 0 ? fmt::format(", mean patch {:.2f} bytes", r.mean_patch_length()) : "", r.seconds);
-  metrics_->write({{"step", counters_.step},
-                   {"valid_bpb", r.sums.bits_per_byte()},
-                   {"valid_loss", r.sums.mean_loss()},
-                   {"valid_bytes", r.sums.bytes},
-                   {"valid_mean_patch", r.mean_patch_length()}});
+               r.patches > 0 ? fmt::format(", mean patch {:.2f} bytes", r.mean_patch_length()) : "",
+               r.bytes_per_token > 0 ? fmt::format(", {:.3f} bytes/token", r.bytes_per_token) : "", r.seconds);
+  nlohmann::json record = {{"step", counters_.step},
+                           {"valid_bpb", r.sums.bits_per_byte()},
+                           {"valid_loss", r.sums.mean_loss()},
+                           {"valid_bytes", r.sums.bytes},
+                           {"valid_mean_patch", r.mean_patch_length()}};
+  if (r.bytes_per_token > 0) record["valid_bytes_per_token"] = r.bytes_per_token;
+  metrics_->write(record);
 }
 
 TrainOutcome Run::go() {
@@ -308,7 +323,7 @@ TrainOutcome Run::go() {
         compat::CudaAutocast autocast(bf16_, at::kBFloat16);
         logits = model_->forward(batch.input);
       }
-      auto loss = token_loss(logits, batch.targets);
+      auto loss = token_loss(logits, batch.targets, bytes_per_id_);
       end(Phase::Forward);
       (loss.loss_sum / targets_per_step).backward();
       end(Phase::Backward);
