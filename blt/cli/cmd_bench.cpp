@@ -78,7 +78,10 @@ int bench(const Args& args) {
   config.data.valid.clear();
 
   const bool cuda = config.train.device != "cpu" && torch::cuda::is_available();
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, env.local_rank) : torch::Device(torch::kCPU);
+  // The GPU the trainer picks for this rank (train/trainer.cpp: pick_device).
+  const torch::Device device =
+      cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % torch::cuda::device_count()))
+           : torch::Device(torch::kCPU);
   train::StepTimer timer(device);
   train::TrainOptions options;
   options.timer = &timer;
