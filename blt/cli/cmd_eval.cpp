@@ -1,7 +1,5 @@
 // `blt eval`: bits per byte on held-out shards, the same under character noise,
 // and character-level tasks scored by likelihood (docs/evaluation.md).
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +11,7 @@
 #include "blt/cli/commands.h"
 #include "blt/cli/device_option.h"
 #include "blt/core/error.h"
+#include "blt/core/scratch_dir.h"
 #include "blt/data/corpus_stats.h"
 #include "blt/data/token_shards.h"
 #include "blt/eval/char_tasks.h"
@@ -26,26 +25,6 @@
 namespace blt::cli {
 
 namespace {
-
-// A scratch directory for the noised shards, removed when done (also on an error).
-class ScratchDir {
- public:
-  ScratchDir()
-      : path_(std::filesystem::temp_directory_path() / fmt::format("blt-eval-noise-{}", static_cast<long>(::getpid()))) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 nlohmann::json bpb_json(const train::EvalResult& r) {
   return {{"bpb", r.sums.bits_per_byte()}, {"loss", r.sums.mean_loss()}, {"bytes", r.sums.bytes},
@@ -151,7 +130,7 @@ int eval(const Args& args) {
       text += fmt::format("  {:<8} {:>9} {:>17} {:>10}  {}\n", "noise", "bits/byte", "edits/candidates", "bytes",
                           "change from clean");
       text += fmt::format("  {:<8} {:>9.4f} {:>17} {:>10}\n", "clean", base, "", static_cast<int64_t>(clean.sums.bytes));
-      const ScratchDir scratch;
+      const ScratchDir scratch("blt-eval-noise");  // the noised shards, removed when done
       for (const auto type : noise_types) {
         const std::string name = eval::noise_name(type);
         const auto counts = eval::write_noised_corpus(corpus, type, noise_rate, static_cast<uint64_t>(seed), scratch.sub(name));
