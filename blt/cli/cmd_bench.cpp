@@ -7,8 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "blt/cli/args.h"
@@ -17,6 +17,7 @@
 #include "blt/core/error.h"
 #include "blt/core/files.h"
 #include "blt/core/progress.h"
+#include "blt/core/scratch_dir.h"
 #include "blt/core/torch_compat.h"
 #include "blt/dist/launch_env.h"
 #include "blt/train/trainer.h"
@@ -30,13 +31,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// A new, empty directory for the run's files, which this process alone owns.
-std::string make_temp_run_dir() {
-  std::string pattern = (fs::temp_directory_path() / "blt-bench-XXXXXX").string();
-  if (!mkdtemp(pattern.data())) fail("bench: cannot create a temporary directory like {}", pattern);
-  return pattern;
 }
 
 }  // namespace
@@ -67,8 +61,9 @@ int bench(const Args& args) {
     fail("bench: with {} ranks give --out DIR (the ranks must agree on the run directory)", env.world_size);
 
   auto config = load_run_config(path, overrides);
-  const bool temporary = out_dir.empty();
-  config.train.out_dir = temporary ? make_temp_run_dir() : out_dir;
+  std::optional<ScratchDir> scratch;  // the run directory when none is given
+  if (out_dir.empty()) scratch.emplace("blt-bench");
+  config.train.out_dir = scratch ? scratch->path() : out_dir;
   const bool trace = !trace_path.empty();
   config.train.steps = warmup + steps + (trace ? 1 : 0);
   config.train.flop_budget = 0;
@@ -77,33 +72,25 @@ int bench(const Args& args) {
   config.train.log_every = config.train.steps;
   config.data.valid.clear();
 
-  const bool cuda = config.train.device != "cpu" && torch::cuda::is_available();
-  // The GPU the trainer picks for this rank (train/trainer.cpp: pick_device).
-  const torch::Device device =
-      cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % torch::cuda::device_count()))
-           : torch::Device(torch::kCPU);
-  train::StepTimer timer(device);
   train::TrainOptions options;
-  options.timer = &timer;
+  options.time_steps = true;
   options.save_final_model = false;
   const int64_t traced_step = warmup + steps + 1;
   if (trace) options.before_step = [&](int64_t step) {
     if (step == traced_step) compat::start_kernel_trace();
   };
-  train::train(config, env, options);
+  const auto outcome = train::train(config, env, options);
   if (trace) {
     compat::stop_kernel_trace(trace_path + ".tmp");
     fs::rename(trace_path + ".tmp", trace_path);
   }
-  auto timings = timer.report();
-  timings.resize(std::min<std::size_t>(timings.size(), static_cast<std::size_t>(warmup + steps)));  // not the traced one
-  if (temporary) fs::remove_all(config.train.out_dir);
   if (env.rank != 0) return 0;
+  const auto& timings = outcome.step_timings;  // the traced step, if any, comes after the timed ones
 
   std::vector<double> step_ms, bytes, patches, flops;
   std::array<std::vector<double>, 4> phase_ms;
   nlohmann::json per_step = nlohmann::json::array();
-  for (std::size_t i = static_cast<std::size_t>(warmup); i < timings.size(); ++i) {
+  for (std::size_t i = static_cast<std::size_t>(warmup); i < std::min(timings.size(), static_cast<std::size_t>(warmup + steps)); ++i) {
     const auto& t = timings[i];
     step_ms.push_back(t.total_ms), bytes.push_back(t.bytes), patches.push_back(t.patches), flops.push_back(t.flops);
     nlohmann::json row = {{"total", t.total_ms}};
@@ -117,12 +104,13 @@ int bench(const Args& args) {
   const double step_s = median(step_ms) / 1e3;
   const double bytes_per_s = median(bytes) / step_s, patches_per_s = median(patches) / step_s;
   const double flops_per_s = median(flops) / step_s;
-  const double peak = cuda ? config.train.peak_tflops * 1e12 * env.world_size : 0.0;
-  const double peak_gib = cuda ? double(compat::peak_memory_bytes(device.index())) / (1 << 30) : 0.0;
+  const bool cuda = outcome.device.is_cuda();
+  const double peak = outcome.peak_flops;
+  const double peak_gib = double(outcome.peak_memory_bytes) / (1 << 30);
 
   nlohmann::json result = {{"config", path},
                            {"world_size", env.world_size},
-                           {"device", device.str()},
+                           {"device", outcome.device.str()},
                            {"timed_steps", step_ms.size()},
                            {"step_ms_median", median(step_ms)},
                            {"step_ms_min", *std::min_element(step_ms.begin(), step_ms.end())},
@@ -134,7 +122,7 @@ int bench(const Args& args) {
                            {"peak_memory_gib", peak_gib}};
   if (peak > 0) result["mfu"] = flops_per_s / peak;
   result["steps_ms"] = per_step;
-  fmt::print("bench {} on {} x {}: {} timed steps after {} warm-up\n", path, env.world_size, device.str(),
+  fmt::print("bench {} on {} x {}: {} timed steps after {} warm-up\n", path, env.world_size, outcome.device.str(),
              step_ms.size(), warmup);
   fmt::print("  step        median {:.1f} ms (min {:.1f}, max {:.1f})\n", median(step_ms),
              result["step_ms_min"].get<double>(), result["step_ms_max"].get<double>());

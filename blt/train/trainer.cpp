@@ -125,12 +125,13 @@ class Run {
 
   // Marks a phase's end on the step timer, if there is one.
   void end(Phase phase) {
-    if (options_.timer) options_.timer->end(phase);
+    if (timer_) timer_->end(phase);
   }
 
   RunConfig config_;
   TrainOptions options_;
   torch::Device device_;
+  std::unique_ptr<StepTimer> timer_;  // with options_.time_steps
   dist::Comm comm_;
   std::unique_ptr<RunDirLock> out_dir_lock_;  // held by the main rank while the run lives
   bool bf16_;
@@ -179,6 +180,7 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions
   model_->set_activation_checkpointing(config_.train.activation_checkpointing);
   patcher_ = make_patcher(config_.model, device_);
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
+  if (options_.time_steps) timer_ = std::make_unique<StepTimer>(device_);
 
   update_ = make_param_update(config_.dist.strategy, *model_, comm_, config_.train.optimizer);
 
@@ -313,7 +315,7 @@ TrainOutcome Run::go() {
     if (options_.before_step) options_.before_step(counters_.step + 1);
     LossSums sums;
     double patches = 0;
-    if (options_.timer) options_.timer->begin_step();
+    if (timer_) timer_->begin_step();
     update_->prepare_forward();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
       const auto batch = prepare_batch(loader_->next()->tokens, patcher_.get(), device_);
@@ -353,7 +355,7 @@ TrainOutcome Run::go() {
     counters_.bytes += sums.bytes;
     counters_.patches += patches;
     window_flops += step_flops, window_bytes += sums.bytes, window_patches += patches, ++window_steps;
-    if (options_.timer) options_.timer->end_step(sums.bytes, patches, step_flops);
+    if (timer_) timer_->end_step(sums.bytes, patches, step_flops);
     outcome.last_loss = sums.mean_loss();
 
     const bool last = counters_.step == total_steps_;
@@ -404,6 +406,12 @@ TrainOutcome Run::go() {
     if (save_now) save_checkpoint();
   }
   outcome.steps = counters_.step;
+  if (timer_) {
+    outcome.step_timings = timer_->report();
+    outcome.device = device_;
+    outcome.peak_memory_bytes = device_.is_cuda() ? compat::peak_memory_bytes(device_.index()) : 0;
+    outcome.peak_flops = peak_flops;
+  }
   update_->gather_params();
   if (comm_.is_main() && options_.save_final_model) {  // at a stable path (e.g. for model.patching.entropy_model)
     const std::string final_dir = config_.train.out_dir + "/model";
