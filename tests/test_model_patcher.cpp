@@ -1,8 +1,10 @@
 // Patchers: hand-written static/space examples, length properties for every
 // mode, batch == incremental on English text, threshold search, hash n-grams.
+#include "blt/data/byte_ids.h"
 #include "blt/model/hash_ngram.h"
 #include "blt/model/patcher.h"
 #include "blt/model/token_ids.h"
+#include "blt/train/evaluate.h"
 #include "model_test_util.h"
 
 using namespace blt::model;
@@ -156,6 +158,38 @@ TEST_CASE("entropy patching: batch and incremental (KV cache) agree on English t
     for (int64_t t = 0; t < L; ++t) inc.push(tokens[0][t].item<int64_t>());
     CHECK(row(inc.patch_lengths()) == row(Patcher(cfg, nullptr).patch(tokens)));
   }
+}
+
+// An evaluation's last sequences are padded (data/loader.cpp); under entropy patching
+// every padded byte used to start a patch, so a padded row of an 8192-byte sequence
+// needed 8193 global positions and the evaluation failed on a 4096-position model.
+TEST_CASE("patching: a padded tail adds at most one patch and real bytes keep theirs", "[model][patching]") {
+  auto lm = tiny_entropy_model();
+  PatchingConfig cfg;
+  cfg.mode = "entropy";
+  cfg.threshold = 0.0;  // a softmax's entropy is > 0: every byte starts a patch, the worst case for padding
+  const Patcher patcher(cfg, lm);
+  const int64_t L = 64, real = 40;
+  auto text = encode(std::string(kParagraph)).narrow(1, 0, L + 1);  // [1, L + 1]: inputs and targets
+  auto padded = text.clone();
+  padded.narrow(1, real, L + 1 - real).fill_(blt::data::kIgnoreId);
+  auto all_padding = torch::full({1, L + 1}, blt::data::kIgnoreId, torch::kLong);
+  const auto batch = blt::train::prepare_batch(torch::cat({padded, all_padding}), &patcher, torch::kCPU);
+  const auto unpadded = row(patcher.patch(text.narrow(1, 0, L))[0]);
+  const auto with_tail = row(batch.input.patch_lengths[0]);
+  REQUIRE(unpadded.size() >= static_cast<std::size_t>(real));
+  REQUIRE(with_tail.size() >= static_cast<std::size_t>(real) + 1);
+  // Bytes 0..real-1 are real: the patches up to the first padded position are the unpadded ones,
+  CHECK(std::vector<int64_t>(with_tail.begin(), with_tail.begin() + real) ==
+        std::vector<int64_t>(unpadded.begin(), unpadded.begin() + real));
+  // and the padded tail is one patch.
+  CHECK(with_tail[real] == L - real);
+  for (std::size_t i = real + 1; i < with_tail.size(); ++i) CHECK(with_tail[i] == 0);
+  // A row of padding alone: the two patches every row starts with (BOS alone, then the rest).
+  const auto padding_row = row(batch.input.patch_lengths[1]);
+  CHECK(padding_row[0] == 1);
+  CHECK(padding_row[1] == L - 1);
+  CHECK(batch.real_patches == static_cast<double>(real + 1 + 2));
 }
 
 TEST_CASE("threshold search hits a target mean patch size", "[model][patching]") {

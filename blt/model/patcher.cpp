@@ -117,7 +117,7 @@ torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in) const {
   return torch::cat(parts, 1);
 }
 
-torch::Tensor Patcher::patch(const torch::Tensor& tokens) const {
+torch::Tensor Patcher::patch(const torch::Tensor& tokens, const torch::Tensor& padding) const {
   const int64_t B = tokens.size(0), L = tokens.size(1);
   torch::Tensor starts;
   if (config_.mode == "static") starts = static_patch_starts(B, L, config_.static_size, tokens.device());
@@ -125,6 +125,12 @@ torch::Tensor Patcher::patch(const torch::Tensor& tokens) const {
   else if (config_.mode == "entropy") starts = entropy_patch_starts(entropies(tokens), config_.threshold);
   else if (config_.mode == "entropy_monotonic") starts = monotonic_patch_starts(entropies(tokens), config_.monotonic_threshold);
   else fail("unknown patching.mode '{}'", config_.mode);
+  if (padding.defined() && L > 1) {  // columns 0 and 1 always start a patch
+    if (padding.dim() != 2 || padding.size(0) != B || padding.size(1) != L)
+      fail("patcher: the padding mask must be [B, L] = [{}, {}], the tokens' shape", B, L);
+    auto decided_by_padding = padding.narrow(1, 1, L - 1).to(starts.device(), torch::kBool);
+    starts.narrow(1, 2, L - 1).logical_and_(decided_by_padding.logical_not());
+  }
   return patch_lengths_from_starts(starts, config_.max_patch_length).to(tokens.device());
 }
 

@@ -42,8 +42,14 @@ class Patcher {
  public:
   // `entropy_model` (a byte_lm) is required for the entropy modes; it is run in no-grad mode.
   Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model);
-  // tokens [B, L] -> patch_lengths [B, P] on the tokens' device.
-  torch::Tensor patch(const torch::Tensor& tokens) const;
+  // tokens [B, L] -> patch_lengths [B, P] on the tokens' device. `padding` (bool
+  // [B, L], optional) marks positions past the end of the text (the last, partly
+  // filled sequences of an evaluation): no patch starts at t when byte t-1 is
+  // padding, so a padded tail costs the global model at most one patch (more only
+  // through max_patch_length) instead of one per byte under entropy patching. A
+  // start decided by a real byte is kept, so real bytes get the patches and the
+  // predictions they would get without the padding.
+  torch::Tensor patch(const torch::Tensor& tokens, const torch::Tensor& padding = {}) const;
   // Entropies [B, L] of the entropy model's next-byte distributions (on the model's device).
   torch::Tensor entropies(const torch::Tensor& tokens) const;
   const PatchingConfig& config() const { return config_; }

@@ -12,11 +12,12 @@ StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patch
   StepBatch b;
   const auto on_device = tokens.to(device, /*non_blocking=*/true);
   const int64_t L = on_device.size(1) - 1;
-  b.input.tokens = on_device.narrow(1, 0, L).clamp_min(data::kBoeId);
+  const auto inputs = on_device.narrow(1, 0, L);
+  b.input.tokens = inputs.clamp_min(data::kBoeId);
   b.targets = on_device.narrow(1, 1, L);
   if (patcher) {
     torch::NoGradGuard no_grad;
-    b.input.patch_lengths = patcher->patch(b.input.tokens);
+    b.input.patch_lengths = patcher->patch(b.input.tokens, inputs == data::kIgnoreId);
     b.real_patches = (b.input.patch_lengths > 0).sum().item<double>();
   }
   return b;
