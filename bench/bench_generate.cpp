@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
     std::vector<int64_t> prompt{kBosId};
     for (unsigned char c : std::string(kPrompt)) prompt.push_back(static_cast<int64_t>(c) + kByteOffset);
 
+    std::cout << fmt::format("building {} and {} with random weights on the CPU, then moving them to {}\n", o.config,
+                             o.entropy_config, o.device)
+              << std::flush;  // a blt-1b takes a while: say what it waits for
     torch::manual_seed(0);
     auto entropy = std::static_pointer_cast<TransformerLM>(build_model(blt::load_run_config(o.entropy_config).model));
     entropy->to(device, torch::kFloat);  // float32 entropies whatever --dtype, as `blt generate` does
@@ -104,22 +107,11 @@ int main(int argc, char** argv) {
       auto patching = config.patching;
       patching.mode = mode;
       patching.threshold = calibrated.threshold;
-      auto blt_config = config;
-      blt_config.patching = patching;
-      // Same weights, another patcher: the incremental model reads the patching config of the model.
-      auto variant = std::make_shared<BltModel>(blt_config);
-      {
-        torch::NoGradGuard no_grad;
-        auto from = model->named_parameters();
-        for (auto& p : variant->named_parameters()) p.value().copy_(from[p.key()]);
-      }
-      variant->to(device, dtype);
-      variant->eval();
       GenerationConfig gen;
       gen.max_bytes = o.bytes;
       GenerationResult r;
       for (int pass = 0; pass < passes; ++pass) {  // fresh caches each time, on the same weights
-        BltIncremental inner(variant, mode == "entropy" ? entropy : nullptr);
+        BltIncremental inner(model, mode == "entropy" ? entropy : nullptr, patching);
         BytesOnly lm(inner);
         r = generate(lm, prompt, gen);
       }

@@ -8,7 +8,11 @@
 namespace blt::model {
 
 BltIncremental::BltIncremental(std::shared_ptr<BltModel> model, std::shared_ptr<TransformerLM> entropy_model)
-    : model_(std::move(model)), patcher_(model_->config().patching, std::move(entropy_model)) {
+    : BltIncremental(model, std::move(entropy_model), model->config().patching) {}
+
+BltIncremental::BltIncremental(std::shared_ptr<BltModel> model, std::shared_ptr<TransformerLM> entropy_model,
+                               PatchingConfig patching)
+    : model_(std::move(model)), patcher_(std::move(patching), std::move(entropy_model)) {
   const auto& config = model_->config();
   if (config.hash.tables() > 0) max_ngram_ = *std::max_element(config.hash.ngram_sizes.begin(), config.hash.ngram_sizes.end());
   cache_.patch_kv.resize(static_cast<std::size_t>(config.local_decoder.layers));

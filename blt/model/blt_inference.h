@@ -43,6 +43,9 @@ class BltIncremental : public IncrementalLM {
  public:
   // `entropy_model` is required for the entropy modes, ignored otherwise.
   BltIncremental(std::shared_ptr<BltModel> model, std::shared_ptr<TransformerLM> entropy_model);
+  // Patched by `patching` instead of the model's own config (bench_generate: every
+  // patcher on one set of weights, without a copy of the model per patcher).
+  BltIncremental(std::shared_ptr<BltModel> model, std::shared_ptr<TransformerLM> entropy_model, PatchingConfig patching);
   torch::Tensor push(int64_t id) override;
   bool full() const override;
   int64_t patches() const override { return cache_.patches; }
