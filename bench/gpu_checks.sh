@@ -2,8 +2,8 @@
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
-#         benchsmall trace generate multigpu scaling sweep sweep2
-#         (multigpu, scaling and sweep2 need 2 GPUs: nvidia-h200-x2)
+#         benchsmall trace generate multigpu scaling sweep
+#         (multigpu and scaling need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -82,32 +82,24 @@ for s in "$@"; do
       corpus
       stage bench-small 300 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-small-gpu.yaml --shape small \
         --batch 8 --set "${data[1]:-data.train=data/shards/english/train}" ;;
-    # configs/sweeps/gpu-small.yaml (docs/sweeps.md): about 15 minutes on one H200, so more
-    # than one call of this stage: each call continues the sweep (finished runs skipped, the
-    # run cut by the limit resumed from its checkpoint); the report follows the last run.
-    # Reads data/shards/english (carry it: scripts/get-data.sh makes it on the CPU machine).
-    # SWEEP_LIMIT (seconds, default 570) leaves room for other stages in the same call.
+    # configs/sweeps/gpu-small.yaml (docs/sweeps.md), issue 13. If it outlasts one call, the next
+    # call continues it (finished runs skipped, the run cut by the limit resumed from its checkpoint);
+    # the report follows the last run. Reads data/shards/english (carry it: scripts/get-data.sh
+    # makes it on the CPU machine). SWEEP_LIMIT (seconds, default 570) leaves room for other
+    # stages in the same call. SWEEP_GPUS=2 (nvidia-h200-x2) runs every run through
+    # scripts/launch.sh on two ranks, the global batch divided over them (acceptance 3).
     sweep)
       [ -d data/shards/english/train ] || { echo "sweep: no data/shards/english (carry it)"; exit 1; }
-      stage sweep "${SWEEP_LIMIT:-570}" "$blt" sweep run configs/sweeps/gpu-small.yaml &&
-        stage sweep-report 120 "$blt" sweep report configs/sweeps/gpu-small.yaml
+      gpus=${SWEEP_GPUS:-1}; world=(--world-size "$gpus"); launch=()
+      [ "$gpus" -gt 1 ] && launch=(--launcher "scripts/launch.sh --nproc-per-node $gpus --")
+      stage sweep "${SWEEP_LIMIT:-570}" "$blt" sweep run configs/sweeps/gpu-small.yaml "${world[@]}" "${launch[@]}" &&
+        stage sweep-report 120 "$blt" sweep report configs/sweeps/gpu-small.yaml "${world[@]}"
       cp runs/sweeps/gpu-small/sweep.csv runs/sweeps/gpu-small/*.png "$out"/ 2>/dev/null ;;
-    # Acceptance 3: a sweep through the launcher on 2 GPUs (nvidia-h200-x2): gpu-small's
-    # static-4 run of the smallest budget, the global batch split over the two ranks.
-    sweep2)
-      [ -d data/shards/english/train ] || { echo "sweep2: no data/shards/english (carry it)"; exit 1; }
-      one=(--set out_dir=../../runs/sweeps/gpu-small-2gpu --set "flop_budgets=[6.0e14]"
-           --set "schemes=[{name: static-4, patching: static, static_size: 4}]" --world-size 2)
-      stage sweep2 400 "$blt" sweep run configs/sweeps/gpu-small.yaml "${one[@]}" \
-            --launcher "scripts/launch.sh --nproc-per-node 2 --" &&
-        stage sweep2-report 60 "$blt" sweep report configs/sweeps/gpu-small.yaml "${one[@]}" --no-plots
-      cp runs/sweeps/gpu-small-2gpu/sweep.csv "$out"/sweep-2gpu.csv 2>/dev/null
-      cp runs/sweeps/gpu-small-2gpu/runs/*/train.log "$out"/sweep-2gpu-train.log 2>/dev/null ;;
     generate)
       # Greedy generation speed, blt-1b shapes, random weights, 256 new bytes after the same prompt, EOS never
       # chosen, entropy threshold set for ~4.5-byte patches on the prompt: transformers' BltForCausalLM.generate
       # (its patcher: the entropy-100m shapes), then blt's cached path (bench_generate: entropy-100m as patcher).
-      for dt in bf16 fp32; do
+      for dt in ${GEN_DTYPES:-bf16 fp32}; do
         stage gen-hf-$dt 300 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype $dt --device cuda \
           --new-bytes 256 --repeats 1 ||
           stage gen-hf-$dt-nocache 300 python3 scripts/bench_generate_hf.py --shape blt-1b --dtype $dt --device cuda \
