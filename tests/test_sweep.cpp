@@ -5,15 +5,22 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "blt/data/corpus_stats.h"
+#include "blt/data/tokenizer_process.h"
+#include "blt/eval/char_tasks.h"
+#include "blt/eval/continuation_score.h"
+#include "blt/model/model_checkpoint.h"
 #include "blt/data/shard_reader.h"
 #include "blt/data/shard_writer.h"
 #include "blt/data/token_shards.h"
 #include "blt/sweep/sweep_config.h"
 #include "blt/train/byte_loss.h"
+#include "blt/train/checkpoint_model.h"
 #include "helpers.h"
+#include "model_test_util.h"
 #include "train_test_util.h"
 
 using namespace blt;
@@ -96,6 +103,105 @@ TEST_CASE("blt-tokenizer: token shards stand for exactly the text's bytes", "[sw
   const auto token_on_bytes = run_blt("train " + (dir / "token.yaml"));
   CHECK(token_on_bytes.exit_code != 0);
   CHECK_THAT(token_on_bytes.output, Catch::Contains("byte shards") && Catch::Contains("blt-tokenizer encode"));
+}
+
+TEST_CASE("blt eval on a token_lm: its tokenizer encodes the text, the noised text and the task items",
+          "[sweeps][eval-suite]") {
+  TempDir dir;
+  write_corpus(dir / "corpus");
+  const std::string bpe = dir / "bpe.model";
+  REQUIRE(run_tokenizer("train " + (dir / "corpus/train") + " --vocab 300 --threads 1 --out " + bpe).exit_code == 0);
+  REQUIRE(run_tokenizer("encode " + bpe + " --train " + (dir / "corpus/valid") + " --threads 1 --out " + (dir / "tokens"))
+              .exit_code == 0);
+
+  // encode-texts gives the ids that encode gives the same text as a document.
+  const std::vector<std::string> texts = {"the quick fox\n\n  jumps", "caf\xC3\xA9 \xE2\x82\xAC 42\x01 end\n", " x"};
+  {
+    data::ShardSetWriter w(dir / "texts", 1 << 20);
+    for (const auto& text : texts) w.add(text);
+    w.finish();
+  }
+  REQUIRE(run_tokenizer("encode " + bpe + " --train " + (dir / "texts") + " --threads 1 --out " + (dir / "texts-tokens"))
+              .exit_code == 0);
+  std::filesystem::create_directories(dir / "work");
+  const auto ids = data::encode_texts(bpe, texts, dir / "work");
+  const data::ShardSet encoded(dir / "texts-tokens/train", true);
+  REQUIRE(ids.size() == texts.size());
+  for (uint64_t d = 0; d < texts.size(); ++d) {
+    std::vector<int64_t> expected(encoded.doc_size(d) / data::kTokenIdBytes);
+    data::unpack_token_ids(encoded.doc(d), 0, expected.size(), expected.data());
+    CHECK(ids[d] == expected);
+  }
+
+  torch::manual_seed(0);
+  const std::string ckpt = dir / "token-model";
+  model::save_model_checkpoint(ckpt, *model::build_model(load_model_preset("token-tiny")));
+  write_file(dir / "words.txt", "banana\nhouse\nletter\nquiz\nrhythm\nzebra\napple\nKrak\xC3\xB3w\nonion\nstrength\n");
+  const std::string common = " --seq-len 64 --batch-size 4 --device cpu --json";
+  const auto json_of = [](const std::string& out) { return nlohmann::json::parse(out.substr(out.find('{'))); };
+  const auto on_tokens = run_blt("eval " + ckpt + " --data " + (dir / "tokens/train") + common);
+  const auto on_bytes = run_blt("eval " + ckpt + " --data " + (dir / "corpus/valid") + " --tokenizer " + bpe +
+                                " --noise case,swap --tasks cute --words " + (dir / "words.txt") + " --items 8 --shots 1" +
+                                common);
+  INFO(on_tokens.output << on_bytes.output);
+  REQUIRE(on_tokens.exit_code == 0);
+  REQUIRE(on_bytes.exit_code == 0);
+  const auto a = json_of(on_tokens.output), b = json_of(on_bytes.output);
+  // Byte shards encoded on the way are the encoded shards: the same ids, so the same sums.
+  CHECK(b["bpb"].get<double>() == a["bpb"].get<double>());
+  CHECK(b["bytes"] == a["bytes"]);
+  CHECK(b["bytes_per_token"].get<double>() > 1.0);
+  CHECK(b["unigram_entropy_bits"].get<double>() > 0.0);
+  REQUIRE(b["noise"]["types"].size() == 2);
+  for (const auto& t : b["noise"]["types"]) {
+    CHECK(std::isfinite(t["bpb"].get<double>()));
+    CHECK(t["edits"].get<int64_t>() > 0);
+    CHECK(t["bpb"].get<double>() != b["bpb"].get<double>());  // other text, other ids
+  }
+  // The tasks are scored on the tokenizer's ids: the same choices as scoring them here.
+  std::vector<eval::TaskItem> items;
+  const auto words = eval::load_task_words(dir / "words.txt");
+  for (const auto& task : eval::parse_char_tasks("cute")) {
+    const auto made = eval::make_task_items(task, words, 8, 1, 0);
+    items.insert(items.end(), made.begin(), made.end());
+  }
+  std::vector<std::string> item_texts;
+  for (const auto& item : items) {
+    item_texts.push_back(item.prompt);
+    item_texts.insert(item_texts.end(), item.candidates.begin(), item.candidates.end());
+  }
+  const auto item_ids = data::encode_texts(bpe, item_texts, dir / "work");
+  std::map<std::string, std::vector<int64_t>> table;
+  for (std::size_t i = 0; i < item_texts.size(); ++i) table.emplace(item_texts[i], item_ids[i]);
+  auto loaded = train::load_checkpoint_model(ckpt);
+  const eval::ContinuationScorer scorer(*loaded, nullptr, [&](std::string_view t) { return table.at(std::string(t)); },
+                                        torch::kCPU);
+  const auto expected = eval::score_task_items(
+      items, [&](const eval::TaskItem& item) { return scorer.choose(item.prompt, item.candidates); });
+  REQUIRE(b["tasks"]["results"].size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const auto& got = b["tasks"]["results"][i];
+    INFO(expected[i].task);
+    CHECK(got["task"] == expected[i].task);
+    CHECK(got["items"].get<int64_t>() == 8);
+    CHECK(got["correct"].get<int64_t>() == expected[i].correct);
+  }
+
+  // What a token_lm cannot do without its tokenizer, and a byte model with one, is named.
+  const std::string blt_ckpt = dir / "blt-model";
+  model::save_model_checkpoint(blt_ckpt, *model::build_model(load_model_preset("tiny")));
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"eval " + ckpt + " --data " + (dir / "corpus/valid"), "--tokenizer MODEL"},
+      {"eval " + ckpt + " --tasks cute --words " + (dir / "words.txt"), "--tokenizer MODEL"},
+      {"eval " + ckpt + " --data " + (dir / "corpus/valid") + " --tokenizer " + (dir / "missing.model"), "no such file"},
+      {"eval " + ckpt + " --data " + (dir / "tokens/train") + " --noise case --tokenizer " + bpe, "holds token shards"},
+      {"eval " + blt_ckpt + " --data " + (dir / "corpus/valid") + " --tokenizer " + bpe, "is for a token_lm"}};
+  for (const auto& [command, message] : refused) {
+    const auto r = run_blt(command + " --device cpu");
+    INFO(command << "\n" << r.output);
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.output, Catch::Contains(message));
+  }
 }
 
 TEST_CASE("blt-tokenizer links neither LibTorch nor protobuf (they clash with SentencePiece's)", "[sweeps]") {

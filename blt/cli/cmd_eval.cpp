@@ -3,6 +3,8 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -14,6 +16,7 @@
 #include "blt/core/scratch_dir.h"
 #include "blt/data/corpus_stats.h"
 #include "blt/data/token_shards.h"
+#include "blt/data/tokenizer_process.h"
 #include "blt/eval/char_tasks.h"
 #include "blt/eval/continuation_score.h"
 #include "blt/eval/noised_corpus.h"
@@ -23,6 +26,7 @@
 #include "blt/train/evaluate.h"
 
 namespace blt::cli {
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -31,10 +35,29 @@ nlohmann::json bpb_json(const train::EvalResult& r) {
           {"mean_patch", r.mean_patch_length()}, {"seconds", r.seconds}};
 }
 
+// A token_lm's encoder for the task items: every prompt and candidate encoded by
+// blt-tokenizer in one call, then looked up.
+eval::TextEncoder token_encoder(const std::vector<eval::TaskItem>& items, const std::string& tokenizer,
+                                const std::string& work_dir) {
+  std::vector<std::string> texts;
+  for (const auto& item : items) {
+    texts.push_back(item.prompt);
+    texts.insert(texts.end(), item.candidates.begin(), item.candidates.end());
+  }
+  const auto ids = data::encode_texts(tokenizer, texts, work_dir);
+  auto table = std::make_shared<std::unordered_map<std::string, std::vector<int64_t>>>();
+  for (std::size_t i = 0; i < texts.size(); ++i) table->emplace(texts[i], ids[i]);
+  return [table](std::string_view text) {
+    const auto found = table->find(std::string(text));
+    if (found == table->end()) fail("blt eval: no ids for a text the tasks did not give: '{}'", text);
+    return found->second;
+  };
+}
+
 }  // namespace
 
 int eval(const Args& args) {
-  std::string checkpoint, data_spec, device_name = "auto", noise_list, task_list, words_path;
+  std::string checkpoint, data_spec, device_name = "auto", noise_list, task_list, words_path, tokenizer;
   int64_t seq_len = 4096, batch_size = 8, max_batches = 0, seed = 0, items = 100, shots = 3;
   double noise_rate = 0.05;
   bool json = false;
@@ -45,6 +68,8 @@ int eval(const Args& args) {
                    "    text are measured over the noised text's own bytes);\n"
                    "  --tasks: character-level tasks (CUTE-like) from a word list, accuracy of picking the\n"
                    "    right answer among 4 candidates by log-likelihood.\n"
+                   "A token_lm (the BPE baseline) reads token shards as --data; with --tokenizer it also takes\n"
+                   "byte shards (encoded by blt-tokenizer first), --noise and --tasks.\n"
                    "See docs/evaluation.md.");
   parser.positional("CKPT", "checkpoint directory", &checkpoint)
       .option("data", "held-out shards (directory, file or glob)", &data_spec)
@@ -58,6 +83,7 @@ int eval(const Args& args) {
       .option("items", "items per character task", &items)
       .option("shots", "solved examples in each task prompt", &shots)
       .option("seed", "seed of the noise and of the task items", &seed)
+      .option("tokenizer", "a token_lm's tokenizer model (blt-tokenizer train; a sweep's bpe.model)", &tokenizer)
       .option("device", "auto, cpu or cuda", &device_name)
       .flag("json", "print the results as JSON", &json);
   if (!parser.parse(args)) return 0;
@@ -78,10 +104,13 @@ int eval(const Args& args) {
   if (!patcher && model->config().type == "blt")  // static or space patching: no entropy model
     patcher = std::make_shared<model::Patcher>(model->config().patching, nullptr);
   if (patcher) patcher->to(device);
-  if (!tasks.empty() && model->config().type == "token_lm")
-    fail("blt eval: --tasks scores byte-level models (blt, byte_lm); {} is a token_lm, whose tokenizer is not "
-         "wired into the scorer yet",
-         checkpoint);
+  const bool token_lm = model->config().type == "token_lm";
+  if (!token_lm && !tokenizer.empty())
+    fail("blt eval: --tokenizer is for a token_lm; {} is a {}, which reads bytes", checkpoint, model->config().type);
+  if (token_lm && !tasks.empty() && tokenizer.empty())
+    fail("blt eval: --tasks on a token_lm ({}) needs its tokenizer: --tokenizer MODEL", checkpoint);
+  if (!tokenizer.empty() && !fs::is_regular_file(tokenizer)) fail("blt eval: --tokenizer {}: no such file", tokenizer);
+  const ScratchDir scratch("blt-eval");  // noised shards, a token_lm's encoded text; removed when done
 
   train::EvalOptions o;
   o.seq_len = seq_len;
@@ -89,8 +118,14 @@ int eval(const Args& args) {
   o.max_batches = max_batches;
   o.bf16 = device.is_cuda();
   dist::Comm single;
-  const auto bits_per_byte = [&](const std::string& spec) {
-    return train::evaluate(*model, patcher.get(), std::make_shared<const data::ShardSet>(spec, true), o, single, device);
+  // Byte shards `spec`; a token_lm reads them encoded by its tokenizer into scratch/`name`.
+  const auto bits_per_byte = [&](const std::string& spec, const std::string& name) {
+    std::string read = spec;
+    if (token_lm) {
+      data::encode_token_shards(tokenizer, spec, "", scratch.sub(name), scratch.sub("blt-tokenizer.log"));
+      read = scratch.sub(name) + "/train";
+    }
+    return train::evaluate(*model, patcher.get(), std::make_shared<const data::ShardSet>(read, true), o, single, device);
   };
 
   nlohmann::json out = nlohmann::json::object();
@@ -100,22 +135,28 @@ int eval(const Args& args) {
     // Token shards (a token_lm's) hold ids, not text: no byte statistics, no character noise.
     const bool tokens = data::read_token_table(corpus) != nullptr;
     if (tokens && !noise_types.empty())
-      fail("blt eval: --noise edits text, and {} holds token shards; give the byte shards they were encoded from "
-           "to a byte-level model",
-           data_spec);
-    const auto clean = bits_per_byte(data_spec);
+      fail("blt eval: --noise edits text, and {} holds token shards; give the byte shards they were encoded from{}",
+           data_spec, token_lm ? " and --tokenizer" : "");
+    if (token_lm && !tokens && tokenizer.empty())
+      fail("blt eval: {} holds byte shards and {} is a token_lm: give its tokenizer (--tokenizer MODEL) to encode "
+           "them, or token shards",
+           data_spec, checkpoint);
+    const auto clean = tokens ? train::evaluate(*model, patcher.get(), std::make_shared<const data::ShardSet>(data_spec, true),
+                                                o, single, device)
+                              : bits_per_byte(data_spec, "clean");
     if (!std::isfinite(clean.sums.bits_per_byte()))
       fail("blt eval: {} gives a non-finite loss ({} bits/byte) on {}: NaN or infinite weights, or outputs that overflow",
            checkpoint, clean.sums.bits_per_byte(), data_spec);
     out = bpb_json(clean);
     std::string unigram_text;
-    if (tokens) {
+    if (token_lm) {
       out["bytes_per_token"] = clean.bytes_per_token;
       unigram_text = fmt::format("; {:.3f} bytes/token", clean.bytes_per_token);
-    } else {
+    }
+    if (!tokens) {
       const double unigram = data::compute_stats(corpus).unigram_entropy_bits();
       out["unigram_entropy_bits"] = unigram;
-      unigram_text = fmt::format("; byte-unigram entropy {:.4f}", unigram);
+      unigram_text += fmt::format("; byte-unigram entropy {:.4f}", unigram);
     }
     text += fmt::format("{}: {:.4f} bits/byte over {} bytes (loss {:.4f} nats/id{}){}\n", data_spec,
                         clean.sums.bits_per_byte(), static_cast<int64_t>(clean.sums.bytes), clean.sums.mean_loss(),
@@ -130,11 +171,10 @@ int eval(const Args& args) {
       text += fmt::format("  {:<8} {:>9} {:>17} {:>10}  {}\n", "noise", "bits/byte", "edits/candidates", "bytes",
                           "change from clean");
       text += fmt::format("  {:<8} {:>9.4f} {:>17} {:>10}\n", "clean", base, "", static_cast<int64_t>(clean.sums.bytes));
-      const ScratchDir scratch("blt-eval-noise");  // the noised shards, removed when done
       for (const auto type : noise_types) {
         const std::string name = eval::noise_name(type);
         const auto counts = eval::write_noised_corpus(corpus, type, noise_rate, static_cast<uint64_t>(seed), scratch.sub(name));
-        const auto noised = bits_per_byte(scratch.sub(name));
+        const auto noised = bits_per_byte(scratch.sub(name), name + "-tokens");
         const double bpb = noised.sums.bits_per_byte();
         spdlog::info("noise {}: {:.4f} bits/byte ({} of {} candidate characters edited)", name, bpb, counts.edits,
                      counts.candidates);
@@ -154,12 +194,13 @@ int eval(const Args& args) {
   }
 
   if (!tasks.empty()) {
-    const eval::ContinuationScorer scorer(*model, patcher.get(), eval::byte_ids, device);
     std::vector<eval::TaskItem> all;
     for (const auto& task : tasks) {
       auto made = eval::make_task_items(task, words, items, shots, static_cast<uint64_t>(seed));
       all.insert(all.end(), made.begin(), made.end());
     }
+    const eval::ContinuationScorer scorer(*model, patcher.get(),
+                                          token_lm ? token_encoder(all, tokenizer, scratch.path()) : eval::byte_ids, device);
     const auto results = eval::score_task_items(
         all, [&](const eval::TaskItem& item) { return scorer.choose(item.prompt, item.candidates); });
     auto entries = nlohmann::json::array();

@@ -8,6 +8,7 @@
 
 #include "blt/cli/args.h"
 #include "blt/cli/commands.h"
+#include "blt/core/child_process.h"
 #include "blt/core/error.h"
 #include "blt/sweep/sweep_config.h"
 #include "blt/sweep/sweep_plan.h"
@@ -36,8 +37,6 @@ sweep::SweepConfig load(const SweepArgs& a) {
   if (a.world_size < 1) fail("blt sweep: --world-size must be >= 1, got {}", a.world_size);
   return sweep::load_sweep_config(a.path, a.overrides);
 }
-
-std::string this_program() { return fs::read_symlink("/proc/self/exe").string(); }
 
 // scripts/plot_sweep.py of the source tree this blt was built from, or of the working directory.
 std::string plot_script() {

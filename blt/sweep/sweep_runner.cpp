@@ -1,21 +1,15 @@
 #include "blt/sweep/sweep_runner.h"
 
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <csignal>
-#include <cstring>
-#include <thread>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
 
+#include "blt/core/child_process.h"
 #include "blt/core/error.h"
 #include "blt/core/files.h"
 #include "blt/core/progress.h"
+#include "blt/data/tokenizer_process.h"
 #include "blt/sweep/run_result.h"
 #include "blt/sweep/sweep_plan.h"
 
@@ -26,38 +20,6 @@ namespace {
 
 constexpr const char* kRunConfig = "run.yaml";
 constexpr const char* kRunLog = "train.log";
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-// Runs `command` through /bin/sh with stdout and stderr appended to `log`. The
-// child is killed if the sweep dies (a killed sweep leaves no training behind
-// to race the next `blt sweep run`).
-int run_child(const std::string& command, const std::string& log) {
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) fail("sweep: fork failed: {}", std::strerror(errno));
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);  // the parent died before prctl
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0) _exit(126);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-    const std::string exec_command = "exec " + command;
-    execl("/bin/sh", "sh", "-c", exec_command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) fail("sweep: waitpid failed: {}", std::strerror(errno));
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
-}
 
 class SweepRunner {
  public:
@@ -124,29 +86,14 @@ class SweepRunner {
   // (docs/sweeps.md). Both outputs appear whole (rename), so a killed sweep
   // redoes only what is missing.
   void make_token_shards(const TokenSource& source) {
-    const std::string program = (fs::path(options_.program).parent_path() / "blt-tokenizer").string();
-    if (!fs::exists(program))
-      fail("sweep: the bpe scheme needs {} (built with blt; cmake --build BUILD --target blt-tokenizer)", program);
     const std::string log = sweep_.out_dir + "/tokenizer.log";
-    const std::string threads = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
     if (!fs::exists(files_.tokenizer)) {
       spdlog::info("sweep: training the bpe tokenizer ({} ids) on {}", sweep_.tokenizer.vocab, source.train);
-      run_tool(shell_quote(program) + " train " + shell_quote(source.train) + " --vocab " + std::to_string(sweep_.tokenizer.vocab) +
-                   " --sample-mb " + std::to_string(sweep_.tokenizer.sample_mb) + " --threads " + threads + " --out " +
-                   shell_quote(files_.tokenizer),
-               log);
+      data::train_tokenizer_model(source.train, sweep_.tokenizer.vocab, sweep_.tokenizer.sample_mb, files_.tokenizer, log);
     }
     spdlog::info("sweep: encoding {}{} into token shards {}", source.train,
                  source.valid.empty() ? "" : " and " + source.valid, files_.tokens);
-    run_tool(shell_quote(program) + " encode " + shell_quote(files_.tokenizer) + " --train " + shell_quote(source.train) +
-                 (source.valid.empty() ? "" : " --valid " + shell_quote(source.valid)) + " --threads " + threads +
-                 " --out " + shell_quote(files_.tokens),
-             log);
-  }
-
-  static void run_tool(const std::string& command, const std::string& log) {
-    const int status = run_child(command, log);
-    if (status != 0) fail("sweep: blt-tokenizer failed (exit status {}); its output is in {}", status, log);
+    data::encode_token_shards(files_.tokenizer, source.train, source.valid, files_.tokens, log);
   }
 
   double seconds_since_start() const {

@@ -11,6 +11,7 @@
 
 #include "blt/cli/args.h"
 #include "blt/core/error.h"
+#include "blt/core/files.h"
 #include "blt/core/log.h"
 #include "blt/data/preprocess_output.h"
 #include "blt/data/shard_reader.h"
@@ -82,11 +83,43 @@ int encode(const std::vector<std::string>& args) {
   return 0;
 }
 
+// For `blt eval` on a token_lm: task prompts and answers, encoded one by one.
+int encode_texts(const std::vector<std::string>& args) {
+  std::string model, in, out;
+  ArgParser parser("encode-texts",
+                   "Encode texts into ids: IN holds a JSON array of strings, OUT gets a JSON array of id arrays\n"
+                   "(no BOS), one per string, in order.");
+  parser.positional("MODEL", "tokenizer model (blt-tokenizer train)", &model)
+      .option("in", "JSON array of strings", &in)
+      .option("out", "where the JSON array of id arrays goes", &out);
+  if (!parser.parse(args)) return 0;
+  if (in.empty() || out.empty()) fail("blt-tokenizer encode-texts: --in and --out are required");
+  const blt::tokenizer::BpeTokenizer tokenizer(model);
+  nlohmann::json texts;
+  try {
+    texts = nlohmann::json::parse(blt::read_text_file(in));
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not JSON: {}", in, e.what());
+  }
+  if (!texts.is_array()) fail("{}: expected a JSON array of strings", in);
+  auto ids = nlohmann::json::array();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (!texts[i].is_string()) fail("{}: element {} is not a string", in, i);
+    const auto text = texts[i].get<std::string>();
+    const auto encoded = tokenizer.encode(text);
+    if (tokenizer.decode(encoded) != text) fail("{}: element {} does not decode back to itself", in, i);
+    ids.push_back(encoded);
+  }
+  blt::write_file_atomic(out, ids.dump());
+  return 0;
+}
+
 void print_help() {
   std::cout << "usage: blt-tokenizer <command> [arguments] [--help]\n\n"
                "The BPE tokenizer of the token-LM baseline (SentencePiece); docs/sweeps.md.\n\ncommands:\n"
                "  train    train a tokenizer on byte shards\n"
-               "  encode   byte shards -> token shards that blt trains and evaluates a token_lm on\n";
+               "  encode   byte shards -> token shards that blt trains and evaluates a token_lm on\n"
+               "  encode-texts  a JSON array of strings -> a JSON array of id arrays (blt eval --tasks)\n";
 }
 
 }  // namespace
@@ -102,6 +135,7 @@ int main(int argc, char** argv) {
   try {
     if (args[0] == "train") return train(rest);
     if (args[0] == "encode") return encode(rest);
+    if (args[0] == "encode-texts") return encode_texts(rest);
     std::cerr << "blt-tokenizer: unknown command '" << args[0] << "'\n\n";
     print_help();
   } catch (const std::exception& e) {
