@@ -2,7 +2,7 @@
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
-#         benchsmall trace generate multigpu scaling sweep
+#         benchsmall trace patchcost generate multigpu scaling sweep
 #         (multigpu and scaling need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
@@ -78,6 +78,23 @@ for s in "$@"; do
       corpus
       stage trace-1b 300 "$blt" bench configs/blt-1b-gpu.yaml --steps 2 --warmup 2 --trace /tmp/blt-trace-1b.json \
         "${data[@]}" && TAIL=70 stage trace-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-1b.json --top 40 ;;
+    patchcost)
+      # Issue 12: what patching that varies per batch costs a training step. In the gpu-small sweep on two
+      # H200s, space runs trained at 0.59 MB/s and entropy runs at 0.35 against static-4's 1.2 MB/s
+      # (docs/results/gpu-small-2026-11-30). The `small` BLT on one GPU, 8 x 8192 bytes: static-4, space
+      # (no model: only the shapes vary), and entropy with the sweep's entropy model and threshold when
+      # `sweep` ran before in the same machine; a kernel trace of the space step.
+      corpus
+      for mode in static space; do
+        stage patchcost-$mode 200 "$blt" bench configs/blt-small-gpu.yaml --set model.patching.mode=$mode \
+              --steps 20 --warmup 5 "${data[@]}"
+      done
+      sweep_entropy=runs/sweeps/gpu-small/runs/small-entropy-3e14/run.yaml
+      [ -f $sweep_entropy ] && stage patchcost-entropy 200 "$blt" bench $sweep_entropy --set data.batch_size=8 \
+              --steps 20 --warmup 5
+      stage patchcost-space-trace 200 "$blt" bench configs/blt-small-gpu.yaml --set model.patching.mode=space \
+            --steps 2 --warmup 5 --trace /tmp/blt-trace-space.json "${data[@]}" &&
+        TAIL=40 stage patchcost-space-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-space.json --top 25 ;;
     benchsmall)
       corpus
       stage bench-small 300 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-small-gpu.yaml --shape small \
