@@ -118,10 +118,10 @@ int eval(const Args& args) {
   o.max_batches = max_batches;
   o.bf16 = device.is_cuda();
   dist::Comm single;
-  // Byte shards `spec`; a token_lm reads them encoded by its tokenizer into scratch/`name`.
-  const auto bits_per_byte = [&](const std::string& spec, const std::string& name) {
+  // The shards `spec`; byte shards given to a token_lm are first encoded by its tokenizer into scratch/`name`.
+  const auto bits_per_byte = [&](const std::string& spec, bool byte_shards, const std::string& name) {
     std::string read = spec;
-    if (token_lm) {
+    if (token_lm && byte_shards) {
       data::encode_token_shards(tokenizer, spec, "", scratch.sub(name), scratch.sub("blt-tokenizer.log"));
       read = scratch.sub(name) + "/train";
     }
@@ -141,9 +141,7 @@ int eval(const Args& args) {
       fail("blt eval: {} holds byte shards and {} is a token_lm: give its tokenizer (--tokenizer MODEL) to encode "
            "them, or token shards",
            data_spec, checkpoint);
-    const auto clean = tokens ? train::evaluate(*model, patcher.get(), std::make_shared<const data::ShardSet>(data_spec, true),
-                                                o, single, device)
-                              : bits_per_byte(data_spec, "clean");
+    const auto clean = bits_per_byte(data_spec, !tokens, "clean");
     if (!std::isfinite(clean.sums.bits_per_byte()))
       fail("blt eval: {} gives a non-finite loss ({} bits/byte) on {}: NaN or infinite weights, or outputs that overflow",
            checkpoint, clean.sums.bits_per_byte(), data_spec);
@@ -174,7 +172,7 @@ int eval(const Args& args) {
       for (const auto type : noise_types) {
         const std::string name = eval::noise_name(type);
         const auto counts = eval::write_noised_corpus(corpus, type, noise_rate, static_cast<uint64_t>(seed), scratch.sub(name));
-        const auto noised = bits_per_byte(scratch.sub(name), name + "-tokens");
+        const auto noised = bits_per_byte(scratch.sub(name), true, name + "-tokens");
         const double bpb = noised.sums.bits_per_byte();
         spdlog::info("noise {}: {:.4f} bits/byte ({} of {} candidate characters edited)", name, bpb, counts.edits,
                      counts.candidates);

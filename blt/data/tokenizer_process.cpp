@@ -1,8 +1,6 @@
 #include "blt/data/tokenizer_process.h"
 
-#include <algorithm>
 #include <filesystem>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -20,8 +18,6 @@ void run_tokenizer(const std::string& arguments, const std::string& log) {
   if (status != 0) fail("blt-tokenizer failed (exit status {}); its output is in {}", status, log);
 }
 
-std::string threads() { return std::to_string(std::max(1u, std::thread::hardware_concurrency())); }
-
 }  // namespace
 
 std::string tokenizer_program() {
@@ -34,15 +30,14 @@ std::string tokenizer_program() {
 void train_tokenizer_model(const std::string& shards, int64_t vocab, int64_t sample_mb, const std::string& model,
                            const std::string& log) {
   run_tokenizer("train " + shell_quote(shards) + " --vocab " + std::to_string(vocab) + " --sample-mb " +
-                    std::to_string(sample_mb) + " --threads " + threads() + " --out " + shell_quote(model),
+                    std::to_string(sample_mb) + " --out " + shell_quote(model),
                 log);
 }
 
 void encode_token_shards(const std::string& model, const std::string& train, const std::string& valid,
                          const std::string& out, const std::string& log) {
   run_tokenizer("encode " + shell_quote(model) + " --train " + shell_quote(train) +
-                    (valid.empty() ? "" : " --valid " + shell_quote(valid)) + " --threads " + threads() + " --out " +
-                    shell_quote(out),
+                    (valid.empty() ? "" : " --valid " + shell_quote(valid)) + " --out " + shell_quote(out),
                 log);
 }
 
