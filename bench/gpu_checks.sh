@@ -77,7 +77,7 @@ for s in "$@"; do
     trace)  # where a blt-1b step's GPU time goes, summed by kernel and kind of work (docs/perf.md)
       corpus
       stage trace-1b 300 "$blt" bench configs/blt-1b-gpu.yaml --steps 2 --warmup 2 --trace /tmp/blt-trace-1b.json \
-        "${data[@]}" && TAIL=70 stage trace-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-1b.json --top 40 ;;
+        "${data[@]}" && TAIL=100 stage trace-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-1b.json --top 40 ;;
     patchcost)
       # Issue 12: what patching that varies per batch costs a training step. In the gpu-small sweep on two
       # H200s, space runs trained at 0.59 MB/s and entropy runs at 0.35 against static-4's 1.2 MB/s

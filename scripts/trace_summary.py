@@ -4,8 +4,9 @@
   python3 scripts/trace_summary.py FILE [--top 30]
 
 Reads the Chrome trace (Kineto) and sums the duration of every CUDA kernel, memcpy and memset
-by name, and by kind of work (matrix multiply, attention, normalisation, elementwise, reduction,
-embedding, optimizer, communication, copies). Kernels of different streams can overlap, so the
+by name, by kind of work (matrix multiply, attention, normalisation, elementwise, reduction,
+embedding, optimizer, communication, copies), and by the operator that launched it (the
+innermost `aten::` op, through the trace's "External id"): which LibTorch calls a fusion removes. Kernels of different streams can overlap, so the
 sum may exceed the step's wall time; the share is of the summed GPU time.
 """
 import argparse
@@ -42,7 +43,9 @@ def main():
     args = parser.parse_args()
     with open(args.trace) as f:
         events = json.load(f)["traceEvents"]
-    by_name, by_kind = collections.Counter(), collections.Counter()
+    op_of = {e["args"]["External id"]: e["name"] for e in events
+             if e.get("ph") == "X" and e.get("cat") == "cpu_op" and "External id" in e.get("args", {})}
+    by_name, by_kind, by_op = collections.Counter(), collections.Counter(), collections.Counter()
     count = collections.Counter()
     first, last = None, None
     for e in events:
@@ -51,6 +54,7 @@ def main():
         name, dur = e["name"], float(e["dur"])  # microseconds
         by_name[name] += dur
         by_kind[kind_of(name)] += dur
+        by_op[op_of.get(e.get("args", {}).get("External id"), "(no operator)")] += dur
         count[name] += 1
         start, end = float(e["ts"]), float(e["ts"]) + dur
         first = start if first is None else min(first, start)
@@ -63,6 +67,9 @@ def main():
     print("\nby kind of work:")
     for kind, dur in by_kind.most_common():
         print(f"  {kind:<16} {dur / 1e3:9.2f} ms  {100 * dur / total:5.1f}%")
+    print(f"\ntop {args.top} launching operators:")
+    for name, dur in by_op.most_common(args.top):
+        print(f"  {dur / 1e3:9.2f} ms  {100 * dur / total:5.1f}%  {name[:110]}")
     print(f"\ntop {args.top} kernels:")
     for name, dur in by_name.most_common(args.top):
         print(f"  {dur / 1e3:9.2f} ms  {100 * dur / total:5.1f}%  x{count[name]:<5} {name[:110]}")
