@@ -2,7 +2,9 @@
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
-#         benchsmall trace patchcost generate multigpu scaling sweep
+#         benchsmall trace patchcost kernels fused sparse sparsebpb generate multigpu scaling sweep
+# TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace / bench stage (e.g.
+# train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp).
 #         (multigpu and scaling need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
@@ -72,12 +74,39 @@ for s in "$@"; do
     train1b) corpus; stage train-1b 400 "$blt" train configs/blt-1b-gpu.yaml "${data[@]}" ;;
     bench)  # issue 12: blt's training step against transformers' BltForCausalLM, same shapes, same GPU, one call
       corpus
+      bench_set=()
+      for kv in ${BENCH_SET:-}; do bench_set+=(--set "$kv"); done
       stage bench-1b 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-1b-gpu.yaml --shape blt-1b \
-        --set "${data[1]:-data.train=data/shards/english/train}" ;;
+        --modes "${BENCH_MODES:-bf16,amp}" --set "${data[1]:-data.train=data/shards/english/train}" "${bench_set[@]}" ;;
+    kernels)  # the fused CUDA kernels against their LibTorch reference: accuracy (tests) and speed (docs/kernels.md)
+      stage kernels-test 200 build-gpu/bin/blt_tests "[kernels]" &&
+        stage kernels-bench 200 build-gpu/bin/bench_fused_ops --iters 20 ;;
+    fused)  # a blt-1b training step with the fused kernels and with LibTorch's reference ops, same call
+      corpus
+      for on in false true; do
+        stage fused-$on 300 "$blt" bench configs/blt-1b-gpu.yaml --set train.fused_kernels=$on --steps 5 --warmup 3 \
+              "${data[@]}"
+      done ;;
+    sparse)  # a blt-1b training step with row-sparse hash-table updates (lazy AdamW) against dense AdamW
+      corpus
+      for on in false true; do
+        stage sparse-$on 300 "$blt" bench configs/blt-1b-gpu.yaml --set train.optimizer.sparse_hash_rows=$on \
+              --steps 5 --warmup 3 "${data[@]}"
+      done ;;
+    sparsebpb)  # what lazy AdamW on the hash tables does to bits/byte: `small` with blt-1b's 500002-row tables,
+      # 300 steps on the default corpus, dense and sparse, same seed and data (needs data/shards/english)
+      [ -d data/shards/english/train ] || { echo "sparsebpb: no data/shards/english (carry it)"; exit 1; }
+      for on in false true; do
+        stage sparsebpb-$on 300 "$blt" train configs/blt-small-gpu.yaml --set model.hash.vocab=500002 \
+              --set train.optimizer.sparse_hash_rows=$on --set train.checkpoint_every=0 \
+              --set train.out_dir=runs/sparsebpb-$on
+      done ;;
     trace)  # where a blt-1b step's GPU time goes, summed by kernel and kind of work (docs/perf.md)
       corpus
+      trace_set=()
+      for kv in ${TRACE_SET:-}; do trace_set+=(--set "$kv"); done
       stage trace-1b 300 "$blt" bench configs/blt-1b-gpu.yaml --steps 2 --warmup 2 --trace /tmp/blt-trace-1b.json \
-        "${data[@]}" && TAIL=100 stage trace-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-1b.json --top 40 ;;
+        "${data[@]}" "${trace_set[@]}" && TAIL=100 stage trace-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-1b.json --top 40 ;;
     patchcost)
       # Issue 12: what patching that varies per batch costs a training step. In the gpu-small sweep on two
       # H200s, space runs trained at 0.59 MB/s and entropy runs at 0.35 against static-4's 1.2 MB/s

@@ -64,6 +64,37 @@ TEST_CASE("train: a run killed during a checkpoint resumes to bit-identical loss
   }
 }
 
+TEST_CASE("train: sparse hash-table rows train, resume bit-identically, and need ddp", "[train][resume][e2e]") {
+  TempDir dir;
+  write_corpus(dir / "corpus");
+  const std::string sparse = " --set train.optimizer.sparse_hash_rows=true";
+  const auto whole = config_file(dir, "whole", "tiny", "  steps: 6\n");
+  const auto w = run_blt("train " + whole + sparse);
+  INFO(w.output);
+  REQUIRE(w.exit_code == 0);
+  const auto reference = losses(dir / "runs/whole/metrics.jsonl");
+  CHECK(std::stod(reference.at(6)[0]) < std::stod(reference.at(1)[0]));
+  const auto broken = config_file(dir, "broken", "tiny", "  steps: 6\n");
+  CHECK(run_blt("train " + broken + sparse, "BLT_FAULT_KILL_IN_CHECKPOINT=4").exit_code != 0);
+  const auto resumed = run_blt("train " + broken + sparse);
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  const auto again = losses(dir / "runs/broken/metrics.jsonl");
+  REQUIRE(again.size() == reference.size());
+  for (const auto& [step, values] : again) {
+    CAPTURE(step);
+    CHECK(values.back() == reference.at(step)[0]);
+  }
+  // The sharded strategies keep the tables in flat shards: refused, naming the keys.
+  const auto zero2 = run_blt("train " + config_file(dir, "zero2", "tiny", "  steps: 2\n") + sparse +
+                             " --set dist.strategy=zero2");
+  CHECK(zero2.exit_code != 0);
+  CHECK_THAT(zero2.output, Contains("train.optimizer.sparse_hash_rows needs dist.strategy ddp"));
+  const auto lm = run_blt("train " + config_file(dir, "lm", "entropy-tiny", "  steps: 2\n") + sparse);
+  CHECK(lm.exit_code != 0);
+  CHECK_THAT(lm.output, Contains("the model has no hash n-gram tables"));
+}
+
 TEST_CASE("train: resuming into another model shape names the first mismatching tensor", "[train][resume][e2e]") {
   TempDir dir;
   write_corpus(dir / "corpus");

@@ -7,6 +7,7 @@
 #include "blt/train/byte_loss.h"
 #include "blt/train/checkpoint_store.h"
 #include "blt/train/lr_schedule.h"
+#include "blt/train/param_update.h"
 #include "helpers.h"
 
 using namespace blt::train;
@@ -133,6 +134,62 @@ TEST_CASE("adamw: master weights keep the parameters' dtype (fp64) and a clip te
   CHECK_FALSE(torch::equal(clipped, start));
   const std::vector<AdamW::Param> integers = {{"i", torch::zeros({2}, torch::kLong), false}};
   REQUIRE_THROWS_WITH(AdamW(integers, config), Contains("parameter 'i' is Long, master weights must be floating point"));
+}
+
+namespace {
+
+// Lazy AdamW on `device`: a sparse row gradient updates the rows it holds as the dense update
+// would (same arithmetic on copies of them), and leaves every other row and its moments alone.
+void check_sparse_rows(const torch::Device& device) {
+  torch::manual_seed(9);
+  const auto options = torch::TensorOptions().dtype(torch::kDouble).device(device);
+  const auto f32 = options.dtype(torch::kFloat);
+  const auto start = torch::randn({10, 4}, f32);
+  OptimizerConfig config;  // weight decay 0.1: a dense update would shrink every row
+  auto sparse_table = start.clone(), dense_table = start.clone();
+  AdamW sparse({{"t", sparse_table, true}}, config), dense({{"t", dense_table, true}}, config);
+  const auto rows = [&](std::vector<int64_t> index, const torch::Tensor& values) {
+    return torch::sparse_coo_tensor(torch::tensor(index, options.dtype(torch::kLong)).unsqueeze(0), values, {10, 4});
+  };
+  // Step 1: rows 1, 3 (twice: the two lookups' gradients add) and 7.
+  const auto g1 = rows({1, 3, 3, 7}, torch::randn({4, 4}, f32));
+  // Its norm is the dense gradient's (duplicates summed before squaring).
+  CHECK(squared_norm({g1}, device).item<double>() ==
+        Approx(squared_norm({g1.to_dense()}, device).item<double>()).epsilon(1e-6));
+  sparse.step(1e-2, {g1});
+  dense.step(1e-2, {g1.to_dense()});
+  const std::vector<int64_t> touched = {1, 3, 7}, untouched = {0, 2, 4, 5, 6, 8, 9};
+  const auto pick = [&](const torch::Tensor& t, const std::vector<int64_t>& r) {
+    return t.index_select(0, torch::tensor(r, options.dtype(torch::kLong)));
+  };
+  // The same float32 operations on the same numbers; only their position in memory differs, which
+  // can move an element between a vectorised and a scalar loop (fused multiply-add or not): 1 ulp.
+  const double ulp = 6.0 * std::ldexp(1.0, -23);  // |values| < 6
+  CHECK((pick(sparse_table, touched) - pick(dense_table, touched)).abs().max().item<double>() <= ulp);
+  CHECK(torch::equal(pick(sparse_table, untouched), pick(start, untouched)));
+  CHECK_FALSE(torch::equal(pick(dense_table, untouched), pick(start, untouched)));  // decayed
+  CHECK(torch::equal(pick(sparse.state().at("exp_avg.t"), untouched), torch::zeros({7, 4}, f32)));
+  // Step 2 touches rows 3 and 8. Row 3 (touched at every step) follows AdamW on that row alone;
+  // row 8, new at step 2, starts from zero moments with step 2's bias correction.
+  auto row3 = pick(start, {3}), row8 = pick(start, {8});
+  AdamW alone3({{"r", row3, true}}, config), alone8({{"r", row8, true}}, config);
+  alone3.step(1e-2, {pick(g1.to_dense(), {3})});
+  const auto g2 = rows({3, 8}, torch::randn({2, 4}, f32));
+  const auto before = sparse_table.clone();
+  sparse.step(1e-2, {g2});
+  alone3.step(1e-2, {pick(g2.to_dense(), {3})});
+  alone8.set_steps(1);
+  alone8.step(1e-2, {pick(g2.to_dense(), {8})});
+  CHECK((pick(sparse_table, {3}) - row3).abs().max().item<double>() <= ulp);
+  CHECK((pick(sparse_table, {8}) - row8).abs().max().item<double>() <= ulp);
+  CHECK(torch::equal(pick(sparse_table, {0, 1, 2, 4, 5, 6, 7, 9}), pick(before, {0, 1, 2, 4, 5, 6, 7, 9})));
+}
+
+}  // namespace
+
+TEST_CASE("adamw: sparse row gradients update only their rows, with the dense arithmetic", "[train][param-path]") {
+  check_sparse_rows(torch::kCPU);
+  if (torch::cuda::is_available()) check_sparse_rows(torch::kCUDA);  // the fused kernel on row copies
 }
 
 TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs CUDA)", "[train][param-path]") {

@@ -29,6 +29,9 @@ void GradSync::all_reduce_grads() {
     for (const auto i : bucket) {
       auto& p = params_[i];
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      // Row-sparse gradients (hash tables) hold different rows on every rank; summed here as the
+      // dense tables they stand for. Exchanging only the rows touched is issue 11's.
+      if (p.grad().is_sparse()) p.mutable_grad() = p.grad().to_dense();
       grads.push_back(p.grad().reshape({-1}));
     }
     flats.push_back(torch::cat(grads));

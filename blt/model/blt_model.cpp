@@ -23,6 +23,10 @@ BltModel::BltModel(const ModelConfig& config) : CausalLM(config) {
       "lm_head", torch::nn::Linear(torch::nn::LinearOptions(config_.local_decoder.dim, config_.vocab_size).bias(false)));
 }
 
+void BltModel::set_sparse_hash_gradients(bool on) {
+  if (encoder_hash_tok_embedding) encoder_hash_tok_embedding->options.sparse(on);
+}
+
 torch::Tensor BltModel::embed(const torch::Tensor& tokens) {
   auto& byte_table = local_encoder->embed_tokens;
   auto h = with_unit_hook(byte_table.get(), tokens, [&](const torch::Tensor& t) { return byte_table(t); });

@@ -29,6 +29,10 @@ class BltModel : public CausalLM {
   // Reference computation: the same model with dense masks in every attention (tests).
   torch::Tensor forward_dense_reference(const ModelInput& input);
 
+  // Row-sparse gradients for the hash n-gram tables (train.optimizer.sparse_hash_rows): a step's
+  // gradient of a table holds the rows it looked up, not the whole table.
+  void set_sparse_hash_gradients(bool on);
+
   // Byte embedding plus the hash n-gram embeddings: [B, L, d_l].
   torch::Tensor embed(const torch::Tensor& tokens);
 

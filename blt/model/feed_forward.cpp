@@ -1,5 +1,7 @@
 #include "blt/model/feed_forward.h"
 
+#include "blt/kernels/fused_ops.h"
+
 namespace blt::model {
 
 namespace {
@@ -13,7 +15,9 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  const auto gate = gate_proj(x), up = up_proj(x);
+  if (kernels::use_fused(gate) && gate.scalar_type() == up.scalar_type()) return down_proj(kernels::silu_mul(gate, up));
+  return down_proj(torch::silu(gate) * up);
 }
 
 }  // namespace blt::model

@@ -8,7 +8,8 @@ class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
   // Normalises in float32 (float64 for float64 inputs), casts back, then scales:
-  // the order the released weights were trained with.
+  // the order the released weights were trained with. The fused kernel (kernels/fused_ops.h)
+  // scales before the one cast, and under CUDA autocast stores the autocast type.
   torch::Tensor forward(const torch::Tensor& x);
 
   torch::Tensor weight;

@@ -1,5 +1,7 @@
 #include "blt/model/rope.h"
 
+#include "blt/kernels/fused_ops.h"
+
 namespace blt::model {
 
 RopeTable rope_table(const torch::Tensor& positions, int64_t head_dim, double theta, torch::ScalarType dtype) {
@@ -19,6 +21,13 @@ torch::Tensor apply_rope(const torch::Tensor& x, const RopeTable& table) {
   auto odd = x.index({"...", Slice(1, torch::indexing::None, 2)});
   auto rotated = torch::stack({-odd, even}, -1).flatten(-2);
   return x * table.cos + rotated * table.sin;
+}
+
+torch::Tensor rope_heads(const torch::Tensor& x, const RopeTable& table) {
+  const auto& cos = table.cos;
+  if (kernels::use_fused(x) && kernels::use_fused(cos) && cos.dim() == 2 && cos.size(0) == x.size(1))
+    return kernels::rope(x, cos, table.sin).transpose(1, 2);
+  return apply_rope(x.transpose(1, 2), table);
 }
 
 }  // namespace blt::model

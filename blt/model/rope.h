@@ -17,4 +17,10 @@ RopeTable rope_table(const torch::Tensor& positions, int64_t head_dim, double th
 // Rotates x [B, H, L, head_dim] (or [..., L, head_dim]) by the table's angles.
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTable& table);
 
+// Rotates x [B, L, H, head_dim] (a projection viewed as heads) and returns it as [B, H, L,
+// head_dim], in x's type, for attention: the fused kernel (kernels/fused_ops.h) where it applies,
+// else apply_rope. (apply_rope promotes a bf16 x to a float table's type; attention under
+// autocast casts it back, so the two agree on what attention sees.)
+torch::Tensor rope_heads(const torch::Tensor& x, const RopeTable& table);
+
 }  // namespace blt::model

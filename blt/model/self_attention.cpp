@@ -20,8 +20,8 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t dim, int64_t heads_, int64_t kv_hea
 
 torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern) {
   const int64_t B = x.size(0), L = x.size(1);
-  auto q = apply_rope(q_proj(x).view({B, L, heads, head_dim}).transpose(1, 2), rope);
-  auto k = apply_rope(k_proj(x).view({B, L, kv_heads, head_dim}).transpose(1, 2), rope);
+  auto q = rope_heads(q_proj(x).view({B, L, heads, head_dim}), rope);
+  auto k = rope_heads(k_proj(x).view({B, L, kv_heads, head_dim}), rope);
   auto v = v_proj(x).view({B, L, kv_heads, head_dim}).transpose(1, 2);
   auto out = pattern_attention(q, repeat_kv_heads(k, heads), repeat_kv_heads(v, heads), pattern,
                                1.0 / std::sqrt(static_cast<double>(head_dim)));
@@ -31,8 +31,8 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const RopeTable
 torch::Tensor SelfAttentionImpl::step(const torch::Tensor& x, const RopeTable& rope, LayerKVCache& cache,
                                       const torch::Tensor& allowed) {
   const int64_t B = x.size(0);
-  auto q = apply_rope(q_proj(x).view({B, 1, heads, head_dim}).transpose(1, 2), rope);
-  auto k = apply_rope(k_proj(x).view({B, 1, kv_heads, head_dim}).transpose(1, 2), rope);
+  auto q = rope_heads(q_proj(x).view({B, 1, heads, head_dim}), rope);
+  auto k = rope_heads(k_proj(x).view({B, 1, kv_heads, head_dim}), rope);
   auto v = v_proj(x).view({B, 1, kv_heads, head_dim}).transpose(1, 2);
   cache.keys = cache.keys.defined() ? torch::cat({cache.keys, k}, 2) : k;
   cache.values = cache.values.defined() ? torch::cat({cache.values, v}, 2) : v;

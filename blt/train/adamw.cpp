@@ -33,47 +33,68 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
   if (grads.size() != params_.size()) fail("AdamW: {} gradients for {} parameters", grads.size(), params_.size());
   torch::NoGradGuard no_grad;
   ++steps_;
+  std::vector<Slot> slots;
+  struct Rows {
+    std::size_t param, slot;
+    torch::Tensor index;
+  };
+  std::vector<Rows> rows;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!grads[i].defined()) continue;
+    const auto& p = params_[i];
+    if (grads[i].is_sparse()) {
+      const auto g = grads[i].coalesce();  // one row per index, duplicates summed
+      const auto index = g.indices()[0];
+      rows.push_back({i, slots.size(), index});
+      slots.push_back({p.value.index_select(0, index), g.values(), exp_avg_[i].index_select(0, index),
+                       exp_avg_sq_[i].index_select(0, index), p.decay});
+    } else {
+      slots.push_back({p.value, grads[i], exp_avg_[i], exp_avg_sq_[i], p.decay});
+    }
+  }
   if (fused_)
-    fused_step(lr, grads, clip, skip);
+    fused_update(slots, lr, clip, skip);
   else if (!skip.defined() || !skip.item<bool>())
-    reference_step(lr, grads, clip);
+    reference_update(slots, lr, clip);
+  for (const auto& r : rows) {  // the updated row copies back into place
+    const auto& s = slots[r.slot];
+    params_[r.param].value.index_copy_(0, r.index, s.value);
+    exp_avg_[r.param].index_copy_(0, r.index, s.exp_avg);
+    exp_avg_sq_[r.param].index_copy_(0, r.index, s.exp_avg_sq);
+  }
 }
 
-void AdamW::reference_step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip) {
+void AdamW::reference_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip) {
   const double b1 = config_.beta1, b2 = config_.beta2;
   const double bias1 = 1.0 - std::pow(b1, double(steps_));
   const double bias2 = 1.0 - std::pow(b2, double(steps_));
   const double step_size = lr / bias1;
   const double bias2_sqrt = std::sqrt(bias2);
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    auto& value = params_[i].value;
-    if (!grads[i].defined()) continue;
-    const auto grad = clip.defined() ? grads[i] * clip : grads[i];
-    if (params_[i].decay && config_.weight_decay > 0) value.mul_(1.0 - lr * config_.weight_decay);
-    exp_avg_[i].mul_(b1).add_(grad, 1.0 - b1);
-    exp_avg_sq_[i].mul_(b2).addcmul_(grad, grad, 1.0 - b2);
-    const auto denom = (exp_avg_sq_[i].sqrt() / bias2_sqrt).add_(config_.eps);
-    value.addcdiv_(exp_avg_[i], denom, -step_size);
+  for (auto& s : slots) {
+    const auto grad = clip.defined() ? s.grad * clip : s.grad;
+    if (s.decay && config_.weight_decay > 0) s.value.mul_(1.0 - lr * config_.weight_decay);
+    s.exp_avg.mul_(b1).add_(grad, 1.0 - b1);
+    s.exp_avg_sq.mul_(b2).addcmul_(grad, grad, 1.0 - b2);
+    const auto denom = (s.exp_avg_sq.sqrt() / bias2_sqrt).add_(config_.eps);
+    s.value.addcdiv_(s.exp_avg, denom, -step_size);
   }
 }
 
-void AdamW::fused_step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip,
-                       const torch::Tensor& skip) {
+void AdamW::fused_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip, const torch::Tensor& skip) {
   // The kernel takes one weight decay and one device and dtype per call.
   std::map<std::tuple<bool, std::string, int>, std::vector<std::size_t>> groups;
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    if (!grads[i].defined()) continue;
-    const auto& v = params_[i].value;
-    groups[{params_[i].decay, v.device().str(), static_cast<int>(v.scalar_type())}].push_back(i);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const auto& v = slots[i].value;
+    groups[{slots[i].decay, v.device().str(), static_cast<int>(v.scalar_type())}].push_back(i);
   }
   for (const auto& [key, members] : groups) {
-    const auto& like = params_[members.front()].value;
+    const auto& like = slots[members.front()].value;
     std::vector<torch::Tensor> values, gs, ms, vs;
     for (const auto i : members) {
-      values.push_back(params_[i].value);
-      gs.push_back(grads[i]);
-      ms.push_back(exp_avg_[i]);
-      vs.push_back(exp_avg_sq_[i]);
+      values.push_back(slots[i].value);
+      gs.push_back(slots[i].grad);
+      ms.push_back(slots[i].exp_avg);
+      vs.push_back(slots[i].exp_avg_sq);
     }
     const auto f32 = like.options().dtype(torch::kFloat);
     const auto step = torch::full({}, double(steps_), f32);

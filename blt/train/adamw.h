@@ -9,6 +9,10 @@
 // reads every value, gradient and moment once; elsewhere (CPU, LibTorch 1.13)
 // the reference loop of tensor ops below. The master dtype is the parameters'
 // own (fp32, or fp64 for a double model); moments take it too.
+//
+// A sparse gradient (the hash n-gram tables under train.optimizer.sparse_hash_rows)
+// updates only the rows it holds, with the same arithmetic on copies of those rows
+// (lazy AdamW): rows a step did not use keep their values and moments.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -34,7 +38,7 @@ class AdamW {
   // One update at learning rate `lr` from each parameter's .grad(); parameters
   // without a gradient are skipped.
   void step(double lr);
-  // The same update with the gradients given: grads[i] belongs to params()[i]
+  // The same update with the gradients given (dense, or sparse COO over rows): grads[i] belongs to params()[i]
   // (sharded strategies keep gradients of flat shards outside autograd), each
   // multiplied by `clip` (a scalar tensor on the parameters' device, e.g. the
   // clip factor; undefined = 1). Where `skip` (a bool scalar on that device) is
@@ -57,9 +61,14 @@ class AdamW {
   void load_state(const std::map<std::string, torch::Tensor>& state, const std::string& source);
 
  private:
-  void reference_step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip);
-  void fused_step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip,
-                  const torch::Tensor& skip);
+  // What one update reads and writes: a parameter's values, gradient and moments, whole, or
+  // copies of the rows a sparse gradient holds.
+  struct Slot {
+    torch::Tensor value, grad, exp_avg, exp_avg_sq;
+    bool decay;
+  };
+  void reference_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip);
+  void fused_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip, const torch::Tensor& skip);
 
   std::vector<Param> params_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;

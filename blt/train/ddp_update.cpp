@@ -32,7 +32,11 @@ torch::Tensor DdpUpdate::step(double lr, double max_norm) {
   grad_sync_.all_reduce_grads();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;
-  for (const auto& p : params_) grads.push_back(p.grad());
+  for (const auto& p : params_) {
+    // A sparse gradient (hash tables' rows) coalesced once: its norm and AdamW need one row per index.
+    const auto& g = p.grad();
+    grads.push_back(g.defined() && g.is_sparse() ? g.coalesce() : g);
+  }
   const auto norm = squared_norm(grads, params_.front().device()).sqrt();
   apply_update(lr, grads, norm, max_norm);
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();

@@ -56,7 +56,7 @@ torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch:
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> norms;  // per tensor in its own dtype; their squares summed in float64
   for (const auto& g : grads)
-    if (g.defined()) norms.push_back(g.norm().to(torch::kDouble));
+    if (g.defined()) norms.push_back((g.is_sparse() ? g.coalesce().values() : g).norm().to(torch::kDouble));
   if (norms.empty()) return torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
   return torch::stack(norms).square().sum();
 }

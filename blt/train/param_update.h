@@ -81,7 +81,7 @@ class ParamUpdate {
 std::vector<AdamW::Param> model_params(const model::CausalLM& model);
 ParamShapes shapes_of(const std::vector<AdamW::Param>& params);
 
-// The sum of the squared L2 norms of the defined `grads` (float64 scalar on `device`).
+// The sum of the squared L2 norms of the defined `grads`, dense or sparse (float64 scalar on `device`).
 torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch::Device& device);
 // The factor that brings gradients of global L2 norm `norm` (a scalar tensor) down to
 // `max_norm`: max_norm / (norm + 1e-6) above it, 1 within it; undefined (no clipping) when

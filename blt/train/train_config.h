@@ -17,6 +17,7 @@ struct OptimizerConfig {
   int64_t warmup_steps = 2000;
   double min_lr_ratio = 0.01;
   double grad_clip = 1.0;
+  bool sparse_hash_rows = false;
 
   template <class V>
   void visit(V& v) {
@@ -29,6 +30,9 @@ struct OptimizerConfig {
     v.field("warmup_steps", warmup_steps, "linear warmup steps", at_least<int64_t>(0));
     v.field("min_lr_ratio", min_lr_ratio, "cosine decays to this fraction of the peak", in_range(0.0, 1.0));
     v.field("grad_clip", grad_clip, "clip the global gradient norm to this; 0 = off", at_least(0.0));
+    v.field("sparse_hash_rows", sparse_hash_rows,
+            "blt: the hash n-gram tables get row-sparse gradients and AdamW updates only the rows a step used "
+            "(lazy AdamW; no dense table gradient); false = dense AdamW as the reference code (docs/perf.md)");
   }
 };
 
@@ -41,6 +45,7 @@ struct TrainConfig {
   std::string device = "auto";
   std::string precision = "auto";
   bool activation_checkpointing = false;
+  bool fused_kernels = true;
   OptimizerConfig optimizer;
   int64_t log_every = 10;
   int64_t eval_every = 0;
@@ -63,6 +68,9 @@ struct TrainConfig {
             "for verification, e.g. that ranks match one process to rounding)",
             one_of({"auto", "fp32", "bf16", "fp64"}));
     v.field("activation_checkpointing", activation_checkpointing, "recompute each block in backward to save memory");
+    v.field("fused_kernels", fused_kernels,
+            "CUDA kernels for RMSNorm, SwiGLU and RoPE (docs/kernels.md); false = LibTorch's operator-by-operator "
+            "reference path (to compare, or to rule the kernels out)");
     v.field("optimizer", optimizer, "AdamW and its schedule");
     v.field("log_every", log_every, "steps between progress lines and metrics.jsonl records", at_least<int64_t>(1));
     v.field("eval_every", eval_every, "steps between validation runs; 0 = only at the end", at_least<int64_t>(0));

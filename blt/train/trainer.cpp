@@ -14,6 +14,7 @@
 #include "blt/core/torch_compat.h"
 #include "blt/data/corpus_stats.h"
 #include "blt/data/loader.h"
+#include "blt/kernels/fused_ops.h"
 #include "blt/model/blt_model.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/transformer_lm.h"
@@ -170,6 +171,10 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions
     write_file_atomic(out + "/config.yaml", config::to_yaml(config_));
   }
 
+  kernels::set_fused_mode(config_.train.fused_kernels ? kernels::FusedMode::kAuto : kernels::FusedMode::kNever);
+  // Patch counts that change every batch give attention a new sequence length every step, and
+  // cuDNN's attention builds a graph per length (docs/perf.md, "Patching that varies per batch").
+  if (config_.model.type == "blt" && config_.model.patching.mode != "static") compat::avoid_per_shape_attention_kernels();
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
   model_ = model::build_model(config_.model);
   model_->to(device_);
@@ -178,6 +183,15 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions
   if (config_.train.precision == "fp64") model_->to(torch::kDouble);
   model_->train();
   model_->set_activation_checkpointing(config_.train.activation_checkpointing);
+  if (config_.train.optimizer.sparse_hash_rows) {
+    auto* blt = dynamic_cast<model::BltModel*>(model_.get());
+    if (!blt || !blt->encoder_hash_tok_embedding)
+      fail("train.optimizer.sparse_hash_rows: the model has no hash n-gram tables (model.type blt with model.hash)");
+    if (config_.dist.strategy != "ddp")
+      fail("train.optimizer.sparse_hash_rows needs dist.strategy ddp: {} keeps the tables in flat shards",
+           config_.dist.strategy);
+    blt->set_sparse_hash_gradients(true);
+  }
   patcher_ = make_patcher(config_.model, device_);
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
   if (options_.time_steps) timer_ = std::make_unique<StepTimer>(device_);

@@ -1,0 +1,256 @@
+// The fused CUDA kernels behind fused_ops.h: one pass over memory where LibTorch's operators take
+// several (RMSNorm: 6 kernels forward; SwiGLU: 2 forward, 4 backward; rotary embedding: 7 forward),
+// and outputs written in the type their consumer wants, so that autocast has nothing to re-cast.
+// All arithmetic is in float (fused_math.h); bf16 is only how values are stored. These kernels are
+// memory-bound: one thread per element or row stripe, coalesced, no shared-memory tiling.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "blt/kernels/fused_kernels.h"
+#include "blt/kernels/fused_math.h"
+
+namespace blt::kernels::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float load(const bf16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+// Calls f with a null pointer of the C++ type that `type` names (the kernels' template argument).
+template <typename F>
+void with_type(DType type, F&& f) {
+  if (type == DType::kFloat) {
+    f(static_cast<float*>(nullptr));
+  } else {
+    f(static_cast<bf16*>(nullptr));
+  }
+}
+template <typename Tag>
+using type_of = std::remove_pointer_t<Tag>;
+
+void check_launch(const char* what) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
+}
+
+int sm_count() {  // per device, asked once: launches must not pay for a driver query
+  constexpr int kDevices = 64;
+  static std::atomic<int> counts[kDevices] = {};
+  int device = 0;
+  cudaGetDevice(&device);
+  if (device < 0 || device >= kDevices) device = 0;
+  if (counts[device] == 0) {
+    int count = 0;
+    cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
+    counts[device] = count > 0 ? count : 1;
+  }
+  return counts[device];
+}
+
+constexpr int kRowThreads = 256;
+constexpr int kElementThreads = 256;
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+__device__ float block_sum(float v, float* scratch /* [33] */) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < warps ? scratch[lane] : 0.0f;
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    if (lane == 0) scratch[32] = v;
+  }
+  __syncthreads();
+  const float total = scratch[32];
+  __syncthreads();  // scratch is reused by the next call
+  return total;
+}
+
+int row_threads(int64_t dim) {
+  const int64_t warps = (dim + 31) / 32;
+  return static_cast<int>(warps >= kRowThreads / 32 ? kRowThreads : warps * 32);
+}
+
+template <typename X, typename W, typename Y>
+__global__ void rms_norm_forward_kernel(const X* x, const W* w, Y* y, float* rstd, int64_t dim, float eps) {
+  __shared__ float scratch[33];
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
+  float squares = 0.0f;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    const float v = load(x, base + c);
+    squares += v * v;
+  }
+  const float r = rsqrtf(block_sum(squares, scratch) / static_cast<float>(dim) + eps);
+  if (threadIdx.x == 0) rstd[blockIdx.x] = r;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) store(y, base + c, load(w, c) * (load(x, base + c) * r));
+}
+
+// Each block walks rows blockIdx.x, blockIdx.x + gridDim.x, ...; thread t always owns columns
+// t, t + blockDim.x, ..., so its dw accumulators in shared memory need no atomics.
+template <typename G, typename X, typename W>
+__global__ void rms_norm_backward_kernel(const G* dy, const X* x, const W* w, const float* rstd, X* dx,
+                                         float* dw_partial, int64_t rows, int64_t dim) {
+  extern __shared__ float dw_acc[];
+  __shared__ float scratch[33];
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) dw_acc[c] = 0.0f;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t base = row * dim;
+    const float r = rstd[row];
+    float dot = 0.0f;
+    for (int64_t c = threadIdx.x; c < dim; c += blockDim.x)
+      dot += load(dy, base + c) * load(w, c) * (load(x, base + c) * r);
+    const float mean_dot = block_sum(dot, scratch) / static_cast<float>(dim);
+    for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+      const float g = load(dy, base + c), xh = load(x, base + c) * r;
+      store(dx, base + c, kernels::rms_norm_input_grad(r, load(w, c) * g, xh, mean_dot));
+      dw_acc[c] += g * xh;
+    }
+  }
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) dw_partial[blockIdx.x * dim + c] = dw_acc[c];
+}
+
+int element_blocks(int64_t n) {
+  const int64_t wanted = (n + kElementThreads - 1) / kElementThreads;
+  const int64_t cap = static_cast<int64_t>(sm_count()) * 32;  // grid-stride beyond this
+  return static_cast<int>(wanted < cap ? wanted : cap);
+}
+
+template <typename T>
+__global__ void silu_mul_forward_kernel(const T* g, const T* u, T* y, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    store(y, i, kernels::silu_mul(load(g, i), load(u, i)));
+}
+
+template <typename T>
+__global__ void silu_mul_backward_kernel(const T* dy, const T* g, const T* u, T* dg, T* du, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float a, b;
+    kernels::silu_mul_backward(load(g, i), load(u, i), load(dy, i), a, b);
+    store(dg, i, a);
+    store(du, i, b);
+  }
+}
+
+// Pair p of a contiguous [batch, length, heads, head_dim] tensor is elements 2p and 2p + 1; its
+// position is (p / (heads * head_dim / 2)) % length.
+template <typename T, typename Tab>
+__global__ void rope_kernel(const T* x, const Tab* cos, const Tab* sin, T* y, int64_t pairs, int64_t length,
+                            int64_t heads, int64_t head_dim, bool inverse) {
+  const int64_t half = head_dim / 2;
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < pairs;
+       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t position = (p / (half * heads)) % length;
+    const int64_t t = position * head_dim + 2 * (p % half);
+    const float c0 = load(cos, t), c1 = load(cos, t + 1), s0 = load(sin, t), s1 = load(sin, t + 1);
+    float y0, y1;
+    if (inverse) {
+      kernels::rope_pair_backward(load(x, 2 * p), load(x, 2 * p + 1), c0, c1, s0, s1, y0, y1);
+    } else {
+      kernels::rope_pair(load(x, 2 * p), load(x, 2 * p + 1), c0, c1, s0, s1, y0, y1);
+    }
+    store(y, 2 * p, y0);
+    store(y, 2 * p + 1, y1);
+  }
+}
+
+}  // namespace
+
+void rms_norm_forward(const void* x, DType x_type, const void* w, DType w_type, void* y, DType y_type, float* rstd,
+                      int64_t rows, int64_t dim, float eps, void* stream) {
+  if (rows == 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  with_type(x_type, [&](auto xt) {
+    with_type(w_type, [&](auto wt) {
+      with_type(y_type, [&](auto yt) {
+        using X = type_of<decltype(xt)>;
+        using W = type_of<decltype(wt)>;
+        using Y = type_of<decltype(yt)>;
+        rms_norm_forward_kernel<X, W, Y><<<static_cast<unsigned>(rows), row_threads(dim), 0, s>>>(
+            static_cast<const X*>(x), static_cast<const W*>(w), static_cast<Y*>(y), rstd, dim, eps);
+      });
+    });
+  });
+  check_launch("rms_norm_forward");
+}
+
+int64_t rms_norm_partial_rows(int64_t rows) {
+  const int64_t cap = static_cast<int64_t>(sm_count()) * 4;
+  return rows < cap ? rows : cap;
+}
+
+void rms_norm_backward(const void* dy, DType dy_type, const void* x, DType x_type, const void* w, DType w_type,
+                       const float* rstd, void* dx, float* dw_partial, int64_t rows, int64_t dim, void* stream) {
+  if (rows == 0) return;
+  if (dim > kRmsNormMaxDim)
+    throw std::runtime_error("rms_norm_backward: dim " + std::to_string(dim) + " > " + std::to_string(kRmsNormMaxDim));
+  const auto s = static_cast<cudaStream_t>(stream);
+  const auto blocks = static_cast<unsigned>(rms_norm_partial_rows(rows));
+  const size_t shared = static_cast<size_t>(dim) * sizeof(float);
+  with_type(dy_type, [&](auto gt) {
+    with_type(x_type, [&](auto xt) {
+      with_type(w_type, [&](auto wt) {
+        using G = type_of<decltype(gt)>;
+        using X = type_of<decltype(xt)>;
+        using W = type_of<decltype(wt)>;
+        rms_norm_backward_kernel<G, X, W><<<blocks, row_threads(dim), shared, s>>>(
+            static_cast<const G*>(dy), static_cast<const X*>(x), static_cast<const W*>(w), rstd, static_cast<X*>(dx),
+            dw_partial, rows, dim);
+      });
+    });
+  });
+  check_launch("rms_norm_backward");
+}
+
+void silu_mul_forward(const void* g, const void* u, void* y, DType type, int64_t n, void* stream) {
+  if (n == 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  with_type(type, [&](auto tag) {
+    using T = type_of<decltype(tag)>;
+    silu_mul_forward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
+        static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(y), n);
+  });
+  check_launch("silu_mul_forward");
+}
+
+void silu_mul_backward(const void* dy, const void* g, const void* u, void* dg, void* du, DType type, int64_t n,
+                       void* stream) {
+  if (n == 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  with_type(type, [&](auto tag) {
+    using T = type_of<decltype(tag)>;
+    silu_mul_backward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
+        static_cast<const T*>(dy), static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(dg),
+        static_cast<T*>(du), n);
+  });
+  check_launch("silu_mul_backward");
+}
+
+void rope(const void* x, DType x_type, const void* cos, const void* sin, DType table_type, void* y, int64_t batch,
+          int64_t length, int64_t heads, int64_t head_dim, bool inverse, void* stream) {
+  const int64_t pairs = batch * length * heads * (head_dim / 2);
+  if (pairs == 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  with_type(x_type, [&](auto xt) {
+    with_type(table_type, [&](auto tt) {
+      using T = type_of<decltype(xt)>;
+      using Tab = type_of<decltype(tt)>;
+      rope_kernel<T, Tab><<<element_blocks(pairs), kElementThreads, 0, s>>>(
+          static_cast<const T*>(x), static_cast<const Tab*>(cos), static_cast<const Tab*>(sin), static_cast<T*>(y),
+          pairs, length, heads, head_dim, inverse);
+    });
+  });
+  check_launch("rope");
+}
+
+}  // namespace blt::kernels::cuda

@@ -1,0 +1,196 @@
+#include "blt/kernels/fused_ops.h"
+
+#include <atomic>
+
+#include "blt/kernels/fused_ops_cpu.h"
+
+#ifdef BLT_WITH_CUDA_KERNELS
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace blt::kernels {
+
+namespace {
+
+std::atomic<FusedMode> g_mode{FusedMode::kAuto};
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+#ifdef BLT_WITH_CUDA_KERNELS
+cuda::DType dtype_of(const torch::Tensor& t) {
+  TORCH_CHECK(t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kBFloat16,
+              "fused CUDA kernels take float or bfloat16, not ", t.scalar_type());
+  return t.scalar_type() == torch::kFloat ? cuda::DType::kFloat : cuda::DType::kBFloat16;
+}
+
+void* stream_of(const torch::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+#endif
+
+// Fails where a CUDA tensor reaches a build without the kernels (use_fused said no: a caller bug).
+void require_kernels(const torch::Tensor& t) {
+  TORCH_CHECK(!t.is_cuda() || cuda_kernels_built(), "blt was built without its CUDA kernels (no CUDA compiler)");
+}
+
+class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight, double eps,
+                               torch::ScalarType out_dtype) {
+    require_kernels(x);
+    const int64_t dim = x.size(-1);
+    TORCH_CHECK(dim <= kMaxNormDim, "fused rms_norm: rows of ", dim, " > ", kMaxNormDim);
+    TORCH_CHECK(weight.dim() == 1 && weight.size(0) == dim, "fused rms_norm: weight ", weight.sizes(), " for rows of ",
+                dim);
+    const auto x2 = x.contiguous().view({-1, dim});
+    const auto w = weight.contiguous();
+    auto y = torch::empty(x2.sizes(), x.options().dtype(out_dtype));
+    auto rstd = torch::empty({x2.size(0)}, x.options().dtype(torch::kFloat));
+    if (x.is_cuda()) {
+#ifdef BLT_WITH_CUDA_KERNELS
+      const c10::cuda::CUDAGuard guard(x.device());
+      cuda::rms_norm_forward(x2.data_ptr(), dtype_of(x2), w.data_ptr(), dtype_of(w), y.data_ptr(), dtype_of(y),
+                             rstd.data_ptr<float>(), x2.size(0), dim, static_cast<float>(eps), stream_of(x));
+#endif
+    } else {
+      cpu::rms_norm_forward(x2, w, eps, y, rstd);
+    }
+    ctx->save_for_backward({x2, w, rstd});
+    ctx->saved_data["shape"] = x.sizes();
+    return y.view(x.sizes());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x2 = saved[0], &w = saved[1], &rstd = saved[2];
+    const auto dy = grads[0].contiguous().view(x2.sizes());
+    auto dx = torch::empty_like(x2);
+    torch::Tensor dw;
+    if (x2.is_cuda()) {
+#ifdef BLT_WITH_CUDA_KERNELS
+      const c10::cuda::CUDAGuard guard(x2.device());
+      const int64_t rows = x2.size(0), dim = x2.size(1);
+      auto partial = torch::empty({cuda::rms_norm_partial_rows(rows), dim}, x2.options().dtype(torch::kFloat));
+      cuda::rms_norm_backward(dy.data_ptr(), dtype_of(dy), x2.data_ptr(), dtype_of(x2), w.data_ptr(), dtype_of(w),
+                              rstd.data_ptr<float>(), dx.data_ptr(), partial.data_ptr<float>(), rows, dim,
+                              stream_of(x2));
+      dw = partial.sum(0);
+#endif
+    } else {
+      dw = cpu::rms_norm_backward(dy, x2, w, rstd, dx);
+    }
+    return {dx.view(ctx->saved_data["shape"].toIntVector()), dw.to(w.scalar_type()), {}, {}};
+  }
+};
+
+class SiluMulFunction : public torch::autograd::Function<SiluMulFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate, const torch::Tensor& up) {
+    require_kernels(gate);
+    TORCH_CHECK(gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type(),
+                "fused silu_mul: gate ", gate.sizes(), " ", gate.scalar_type(), " and up ", up.sizes(), " ",
+                up.scalar_type(), " differ");
+    const auto g = gate.contiguous(), u = up.contiguous();
+    auto y = torch::empty_like(g);
+    if (g.is_cuda()) {
+#ifdef BLT_WITH_CUDA_KERNELS
+      const c10::cuda::CUDAGuard guard(g.device());
+      cuda::silu_mul_forward(g.data_ptr(), u.data_ptr(), y.data_ptr(), dtype_of(g), g.numel(), stream_of(g));
+#endif
+    } else {
+      cpu::silu_mul_forward(g, u, y);
+    }
+    ctx->save_for_backward({g, u});
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &g = saved[0], &u = saved[1];
+    const auto dy = grads[0].contiguous();
+    auto dg = torch::empty_like(g), du = torch::empty_like(u);
+    if (g.is_cuda()) {
+#ifdef BLT_WITH_CUDA_KERNELS
+      const c10::cuda::CUDAGuard guard(g.device());
+      TORCH_CHECK(dy.scalar_type() == g.scalar_type(), "fused silu_mul: gradient ", dy.scalar_type(), " for ",
+                  g.scalar_type());
+      cuda::silu_mul_backward(dy.data_ptr(), g.data_ptr(), u.data_ptr(), dg.data_ptr(), du.data_ptr(), dtype_of(g),
+                              g.numel(), stream_of(g));
+#endif
+    } else {
+      cpu::silu_mul_backward(dy, g, u, dg, du);
+    }
+    return {dg, du};
+  }
+};
+
+torch::Tensor rope_apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, bool inverse) {
+  auto y = torch::empty_like(x);
+  if (x.is_cuda()) {
+#ifdef BLT_WITH_CUDA_KERNELS
+    const c10::cuda::CUDAGuard guard(x.device());
+    cuda::rope(x.data_ptr(), dtype_of(x), cos.data_ptr(), sin.data_ptr(), dtype_of(cos), y.data_ptr(), x.size(0),
+               x.size(1), x.size(2), x.size(3), inverse, stream_of(x));
+#endif
+  } else {
+    cpu::rope(x, cos, sin, inverse, y);
+  }
+  return y;
+}
+
+class RopeFunction : public torch::autograd::Function<RopeFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos,
+                               const torch::Tensor& sin) {
+    require_kernels(x);
+    TORCH_CHECK(x.dim() == 4 && x.size(3) % 2 == 0, "fused rope: x must be [B, L, H, even head_dim], not ", x.sizes());
+    TORCH_CHECK(cos.dim() == 2 && cos.size(0) == x.size(1) && cos.size(1) == x.size(3) && sin.sizes() == cos.sizes() &&
+                    sin.scalar_type() == cos.scalar_type(),
+                "fused rope: tables ", cos.sizes(), " and ", sin.sizes(), " for x ", x.sizes());
+    TORCH_CHECK(!cos.requires_grad() && !sin.requires_grad(), "fused rope: the tables take no gradient");
+    const auto c = cos.contiguous(), s = sin.contiguous();
+    ctx->save_for_backward({c, s});
+    return rope_apply(x.contiguous(), c, s, /*inverse=*/false);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    return {rope_apply(grads[0].contiguous(), saved[0], saved[1], /*inverse=*/true), {}, {}};
+  }
+};
+
+}  // namespace
+
+void set_fused_mode(FusedMode mode) { g_mode = mode; }
+FusedMode fused_mode() { return g_mode; }
+
+bool cuda_kernels_built() {
+#ifdef BLT_WITH_CUDA_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool use_fused(const torch::Tensor& x) {
+  const auto type = x.scalar_type();
+  if (type != torch::kFloat && type != torch::kBFloat16) return false;
+  switch (fused_mode()) {
+    case FusedMode::kNever: return false;
+    case FusedMode::kAuto: return x.is_cuda() && cuda_kernels_built();
+    case FusedMode::kAlways: return x.is_cuda() ? cuda_kernels_built() : x.is_cpu();
+  }
+  return false;
+}
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps, torch::ScalarType out_dtype) {
+  return RmsNormFunction::apply(x, weight, eps, out_dtype);
+}
+
+torch::Tensor silu_mul(const torch::Tensor& gate, const torch::Tensor& up) { return SiluMulFunction::apply(gate, up); }
+
+torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  return RopeFunction::apply(x, cos, sin);
+}
+
+}  // namespace blt::kernels
