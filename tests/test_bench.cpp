@@ -38,7 +38,27 @@ TEST_CASE("bench: times the timed steps by phase and writes its results", "[benc
     // The phases are consecutive slices of the step, read from one clock: their sum cannot exceed it
     // (1e-9 ms of slack for the rounding of the sum).
     CHECK(phases <= row.at("total").get<double>() + 1e-9);
+    // The model's parts cut the phases into slices: forward and backward of every part of the BLT,
+    // and within each phase they add up to it (sums of the same clock's differences: 1e-9 ms).
+    const auto& parts = row.at("parts");
+    for (const char* part : {"data/loader", "data/patching", "forward/embeddings", "forward/local encoder",
+                             "forward/encoder cross-attention", "forward/global", "forward/decoder cross-attention",
+                             "forward/local decoder", "forward/lm head", "forward/loss", "backward/loss",
+                             "backward/lm head", "backward/local decoder", "backward/decoder cross-attention",
+                             "backward/global", "backward/encoder cross-attention", "backward/local encoder",
+                             "backward/embeddings", "update"}) {
+      CAPTURE(part);
+      CHECK(parts.contains(part));
+    }
+    for (const std::string phase : {"data", "forward", "backward", "update"}) {
+      double sum = 0;
+      for (const auto& [part, ms] : parts.items())
+        if (part.rfind(phase, 0) == 0) sum += ms.get<double>();
+      CAPTURE(phase);
+      CHECK(sum == Approx(row.at(phase).get<double>()).margin(1e-9));
+    }
   }
+  CHECK_THAT(r.output, Contains("backward/global") && Contains("forward/local decoder"));
   CHECK(j.at("bytes_per_s").get<double>() == Approx(bytes / (step / 1e3)).epsilon(1e-9));
   // No evaluation, no checkpoints, no final model; the given directory is kept.
   CHECK(fs::exists(out + "/config.yaml"));

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -89,6 +90,8 @@ int bench(const Args& args) {
 
   std::vector<double> step_ms, bytes, patches, flops;
   std::array<std::vector<double>, 4> phase_ms;
+  std::vector<std::string> parts;  // slice names in the order the first timed step met them
+  std::map<std::string, std::vector<double>> part_ms;
   nlohmann::json per_step = nlohmann::json::array();
   for (std::size_t i = static_cast<std::size_t>(warmup); i < std::min(timings.size(), static_cast<std::size_t>(warmup + steps)); ++i) {
     const auto& t = timings[i];
@@ -97,6 +100,11 @@ int bench(const Args& args) {
     for (std::size_t p = 0; p < phase_ms.size(); ++p) {
       phase_ms[p].push_back(t.phase_ms[p]);
       row[train::kPhaseNames[p]] = t.phase_ms[p];
+    }
+    for (const auto& [part, ms] : t.part_ms) {
+      if (!part_ms.count(part)) parts.push_back(part);
+      part_ms[part].push_back(ms);
+      row["parts"][part] = ms;
     }
     per_step.push_back(row);
   }
@@ -134,6 +142,16 @@ int bench(const Args& args) {
     const double ms = median(phase_ms[p]);
     result["phase_ms_median"][train::kPhaseNames[p]] = ms;
     fmt::print("  {:<10}  {:>9.1f}   {:>5.1f}%\n", train::kPhaseNames[p], ms, 100 * ms / median(step_ms));
+  }
+  // The model's parts, forward and backward (train/step_timer.h); a part some step lacked counts 0 there.
+  fmt::print("  part                              median ms   share of the median step\n");
+  result["part_ms_median"] = nlohmann::json::array();
+  for (const auto& part : parts) {
+    auto& values = part_ms[part];
+    values.resize(step_ms.size(), 0.0);
+    const double ms = median(values);
+    result["part_ms_median"].push_back({{"part", part}, {"ms", ms}});
+    fmt::print("  {:<32}  {:>9.2f}   {:>5.1f}%\n", part, ms, 100 * ms / median(step_ms));
   }
   if (!json_path.empty()) write_file_atomic(json_path, result.dump(2) + "\n");
   return 0;

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>  // shapes in messages
 
 #include "blt/core/error.h"
+#include "blt/model/component_marks.h"
 #include "blt/model/hash_ngram.h"
 #include "blt/model/patch_ids.h"
 #include "blt/model/patcher.h"
@@ -68,12 +69,12 @@ torch::Tensor BltModel::run(const ModelInput& input, bool dense) {
   if (config_.document_mask) local.document_ids = document_ids_from_tokens(tokens, kEosId);
 
   auto patch_ids = patch_ids_from_lengths(lengths, L);
-  auto encoded = local_encoder(embed(tokens), local, patch_ids, P, dense);
-  auto global = global_transformer(encoded.patch_states);
+  auto encoded = local_encoder(mark_component("embeddings", embed(tokens)), local, patch_ids, P, dense);
+  auto global = mark_component("global", global_transformer(encoded.patch_states));
   AttentionPattern decoder_local = local;
   decoder_local.window = config_.local_decoder.sliding_window;
   auto decoded = local_decoder(encoded.byte_states, global, decoder_patch_ids_from_lengths(lengths, L), decoder_local, dense);
-  return lm_head(decoded);
+  return mark_component("lm head", lm_head(decoded));
 }
 
 torch::Tensor BltModel::forward(const ModelInput& input) { return run(input, false); }

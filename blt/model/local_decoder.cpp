@@ -1,5 +1,7 @@
 #include "blt/model/local_decoder.h"
 
+#include "blt/model/component_marks.h"
+
 namespace blt::model {
 
 LocalDecoderImpl::LocalDecoderImpl(const ModelConfig& config)
@@ -25,10 +27,11 @@ torch::Tensor LocalDecoderImpl::forward(const torch::Tensor& byte_states, const 
   for (int64_t i = 0; i < shape_.layers; ++i) {
     if (reads_patches(i)) {
       auto cross = cross_attention(i);
-      h = h + (dense_cross_attention ? cross->dense(h, patch_kv, read_patches_mask(decoder_patch_ids, P, k_))
-                                     : cross->read_patches(h, patch_kv, decoder_patch_ids, k_));
+      h = mark_component("decoder cross-attention",
+                         h + (dense_cross_attention ? cross->dense(h, patch_kv, read_patches_mask(decoder_patch_ids, P, k_))
+                                                    : cross->read_patches(h, patch_kv, decoder_patch_ids, k_)));
     }
-    h = layers[static_cast<std::size_t>(i)]->as<TransformerLayer>()->forward(h, rope, pattern);
+    h = mark_component("local decoder", layers[static_cast<std::size_t>(i)]->as<TransformerLayer>()->forward(h, rope, pattern));
   }
   return norm(h);
 }

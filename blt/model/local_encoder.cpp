@@ -1,5 +1,7 @@
 #include "blt/model/local_encoder.h"
 
+#include "blt/model/component_marks.h"
+
 namespace blt::model {
 
 torch::Tensor max_pool_patches(const torch::Tensor& states, const torch::Tensor& patch_ids, int64_t patches) {
@@ -27,9 +29,9 @@ EncoderOutput LocalEncoderImpl::forward(const torch::Tensor& embeds, const Atten
   auto h = embeds;
   torch::Tensor patch_states;
   for (int64_t i = 0; i < shape_.layers; ++i) {
-    h = layers[static_cast<std::size_t>(i)]->as<TransformerLayer>()->forward(h, rope, pattern);
+    h = mark_component("local encoder", layers[static_cast<std::size_t>(i)]->as<TransformerLayer>()->forward(h, rope, pattern));
     if (i + 1 < shape_.layers && !all_layers_) continue;
-    patch_states = pool(i, h, patch_ids, patches, dense_cross_attention);
+    patch_states = mark_component("encoder cross-attention", pool(i, h, patch_ids, patches, dense_cross_attention));
   }
   return {h, patch_states};
 }

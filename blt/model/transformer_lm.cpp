@@ -1,6 +1,7 @@
 #include "blt/model/transformer_lm.h"
 
 #include "blt/core/error.h"
+#include "blt/model/component_marks.h"
 #include "blt/model/token_ids.h"
 #include "blt/model/unit_hooks.h"
 
@@ -25,11 +26,12 @@ torch::Tensor TransformerLM::logits(const torch::Tensor& tokens) {
   if (tokens.size(1) > config_.transformer.max_seq_len)
     fail("{}: {} positions exceed model.transformer.max_seq_len = {}", config_.type, tokens.size(1),
          config_.transformer.max_seq_len);
-  auto h = with_unit_hook(embed_tokens.get(), tokens, [&](const torch::Tensor& t) { return embed_tokens(t); });
+  auto h = mark_component("embeddings", with_unit_hook(embed_tokens.get(), tokens,
+                                                        [&](const torch::Tensor& t) { return embed_tokens(t); }));
   auto rope = rope_for(config_.transformer, tokens.size(1), h.scalar_type(), h.device());
   const auto pattern = pattern_for(tokens);
-  for (const auto& layer : *layers) h = layer->as<TransformerLayer>()->forward(h, rope, pattern);
-  return lm_head(norm(h));
+  for (const auto& layer : *layers) h = mark_component("layers", layer->as<TransformerLayer>()->forward(h, rope, pattern));
+  return mark_component("lm head", lm_head(norm(h)));
 }
 
 torch::Tensor TransformerLM::forward(const ModelInput& input) {

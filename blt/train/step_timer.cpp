@@ -1,5 +1,6 @@
 #include "blt/train/step_timer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #ifdef BLT_WITH_CUDA
@@ -47,17 +48,43 @@ struct StepTimer::Clock {
   std::vector<std::chrono::steady_clock::time_point> host;
 };
 
-StepTimer::StepTimer(const torch::Device& device) : clock_(std::make_unique<Clock>(device)) {}
-StepTimer::~StepTimer() = default;
+StepTimer::StepTimer(const torch::Device& device) : clock_(std::make_unique<Clock>(device)) {
+  model::set_component_probe(this);
+}
+
+StepTimer::~StepTimer() { model::set_component_probe(nullptr); }
 
 void StepTimer::begin_step() {
   steps_.emplace_back();
   steps_.back().begin = clock_->record();
 }
 
+void StepTimer::add_mark(const std::string& part, int phase) {
+  if (steps_.empty() || steps_.back().end >= 0) fail("StepTimer: a mark ({}) outside a step", part);
+  steps_.back().marks.push_back({clock_->record(), part, phase});
+}
+
+void StepTimer::mark(const std::string& part) { add_mark(part, -1); }
+
 void StepTimer::end(Phase phase) {
-  if (steps_.empty() || steps_.back().end >= 0) fail("StepTimer: end() outside a step");
-  steps_.back().marks.emplace_back(clock_->record(), phase);
+  static const std::array<std::string, 4> last = {"data/patching", "forward/loss", "", "update"};
+  std::string part = last[static_cast<std::size_t>(phase)];
+  if (phase == Phase::Backward) part = "backward/" + (parts_.empty() ? std::string("model") : parts_.front());
+  if (phase == Phase::Data) parts_.clear();  // the next forward's parts start afresh
+  add_mark(part, static_cast<int>(phase));
+}
+
+int StepTimer::forward_done(const char* part) {
+  parts_.emplace_back(part);
+  mark("forward/" + parts_.back());
+  return static_cast<int>(parts_.size()) - 1;
+}
+
+// The gradient of part `index`'s output is complete: the backward of the part after it (or of
+// the loss, after the last part) has run since the previous mark.
+void StepTimer::backward_reached(int index) {
+  const auto next = static_cast<std::size_t>(index) + 1;
+  mark("backward/" + (next < parts_.size() ? parts_[next] : std::string("loss")));
 }
 
 void StepTimer::end_step(double bytes, double patches, double flops) {
@@ -74,10 +101,20 @@ std::vector<StepTiming> StepTimer::report() {
     if (s.end < 0) continue;
     StepTiming t;
     t.total_ms = clock_->ms(s.begin, s.end);
-    int previous = s.begin;
-    for (const auto& [point, phase] : s.marks) {
-      t.phase_ms[static_cast<std::size_t>(phase)] += clock_->ms(previous, point);
-      previous = point;
+    int previous = s.begin, phase_start = s.begin;
+    for (const auto& m : s.marks) {
+      const double ms = clock_->ms(previous, m.point);
+      previous = m.point;
+      auto it = std::find_if(t.part_ms.begin(), t.part_ms.end(), [&](const auto& p) { return p.first == m.part; });
+      if (it == t.part_ms.end()) {
+        t.part_ms.emplace_back(m.part, ms);
+      } else {
+        it->second += ms;
+      }
+      if (m.phase >= 0) {
+        t.phase_ms[static_cast<std::size_t>(m.phase)] += clock_->ms(phase_start, m.point);
+        phase_start = m.point;
+      }
     }
     t.bytes = s.bytes, t.patches = s.patches, t.flops = s.flops;
     out.push_back(t);

@@ -5,12 +5,23 @@
 // waits for the GPU until report() reads them all after the run. On the CPU the
 // work is synchronous and the host clock is the time. `blt bench` uses it
 // (docs/perf.md); `blt train` passes none.
+//
+// Inside the phases it also times the model's parts: while a StepTimer lives it is
+// the model's component probe (model/component_marks.h), so every part's forward
+// and, through gradient hooks, its backward end with a mark. A step's time is cut
+// into consecutive slices named "data/loader", "data/patching", "forward/<part>",
+// "forward/loss", "backward/loss", "backward/<part>", ..., "update". One StepTimer
+// at a time.
 #pragma once
 #include <array>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
+
+#include "blt/model/component_marks.h"
 
 namespace blt::train {
 
@@ -20,31 +31,49 @@ constexpr std::array<const char*, 4> kPhaseNames = {"data", "forward", "backward
 struct StepTiming {
   double total_ms = 0;
   std::array<double, 4> phase_ms{};  // summed over micro-batches, by Phase
+  // The slices by name, in the order first met, summed over micro-batches; together they are
+  // the phases' time.
+  std::vector<std::pair<std::string, double>> part_ms;
   double bytes = 0, patches = 0, flops = 0;  // of the whole step, over every rank
 };
 
-class StepTimer {
+class StepTimer : public model::ComponentProbe {
  public:
   explicit StepTimer(const torch::Device& device);
-  ~StepTimer();
+  ~StepTimer() override;
+  StepTimer(const StepTimer&) = delete;
+  StepTimer& operator=(const StepTimer&) = delete;
 
   void begin_step();
-  // The time since the previous mark (or begin_step) belongs to `phase`.
+  // The time since the previous mark belongs to `part` (a slice inside a phase).
+  void mark(const std::string& part);
+  // Ends `phase`; its last slice is data/patching, forward/loss, backward/<the model's first
+  // part> or update.
   void end(Phase phase);
   void end_step(double bytes, double patches, double flops);
 
   // Waits for the device once and returns every finished step, in order.
   std::vector<StepTiming> report();
 
+  int forward_done(const char* part) override;
+  void backward_reached(int index) override;
+
  private:
   struct Clock;  // CUDA events or the host clock
   std::unique_ptr<Clock> clock_;
+  struct Mark {
+    int point;  // clock point index
+    std::string part;
+    int phase;  // the Phase it ends, or -1
+  };
   struct Step {
-    std::vector<std::pair<int, Phase>> marks;  // clock point index, phase it ends
+    std::vector<Mark> marks;
     int begin = -1, end = -1;
     double bytes = 0, patches = 0, flops = 0;
   };
+  void add_mark(const std::string& part, int phase);
   std::vector<Step> steps_;
+  std::vector<std::string> parts_;  // the model parts marked in this micro-batch's forward, in order
 };
 
 }  // namespace blt::train

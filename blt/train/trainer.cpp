@@ -332,7 +332,9 @@ TrainOutcome Run::go() {
     if (timer_) timer_->begin_step();
     update_->prepare_forward();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
-      const auto batch = prepare_batch(loader_->next()->tokens, patcher_.get(), device_);
+      const auto tokens = loader_->next()->tokens;
+      if (timer_) timer_->mark("data/loader");
+      const auto batch = prepare_batch(tokens, patcher_.get(), device_);
       end(Phase::Data);
       torch::Tensor logits;
       {
