@@ -189,7 +189,7 @@ TEST_CASE("patching: a padded tail adds at most one patch and real bytes keep th
   const auto padding_row = row(batch.input.patch_lengths[1]);
   CHECK(padding_row[0] == 1);
   CHECK(padding_row[1] == L - 1);
-  CHECK(batch.real_patches == static_cast<double>(real + 1 + 2));
+  CHECK(batch.real_patches() == static_cast<double>(real + 1 + 2));
 }
 
 TEST_CASE("threshold search hits a target mean patch size", "[model][patching]") {

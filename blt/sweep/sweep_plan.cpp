@@ -59,7 +59,7 @@ std::vector<double> measure_patches(const RunConfig& config, const model::Patche
   data::Loader loader(std::make_shared<const data::ShardSet>(config.data.train, false), o);
   std::vector<double> per_batch;
   for (int64_t b = 0; b < batches; ++b)
-    per_batch.push_back(train::prepare_batch(loader.next()->tokens, &patcher, device).real_patches /
+    per_batch.push_back(train::prepare_batch(loader.next()->tokens, &patcher, device).real_patches() /
                         double(config.data.batch_size));
   return per_batch;
 }

@@ -8,6 +8,12 @@ namespace blt::train {
 
 double LossSums::bits_per_byte() const { return bytes > 0 ? text_nats / std::log(2.0) / bytes : 0.0; }
 
+LossSums LossSums::read(const torch::Tensor& stats) {
+  const auto host = stats.to(torch::kCPU, torch::kDouble).contiguous();
+  const auto* s = host.data_ptr<double>();
+  return {s[0], s[1], s[2], s[3]};
+}
+
 TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& bytes_per_id) {
   const auto vocab = logits.size(-1);
   const auto flat_targets = targets.reshape({-1});
@@ -25,12 +31,8 @@ TokenLoss token_loss(const torch::Tensor& logits, const torch::Tensor& targets, 
                                       (flat_targets != data::kIgnoreId)
                                 : (flat_targets >= data::kByteOffset).to(torch::kDouble);
   const auto is_text = (target_bytes > 0).logical_or(flat_targets == data::kEosId);
-  // One transfer for the four numbers.
-  const auto sums = torch::stack({detached.sum(), (flat_targets != data::kIgnoreId).sum().to(torch::kDouble),
-                                  (detached * is_text).sum(), target_bytes.sum()})
-                        .cpu();
-  const auto* s = sums.data_ptr<double>();
-  out.sums = {s[0], s[1], s[2], s[3]};
+  out.stats = torch::stack({detached.sum(), (flat_targets != data::kIgnoreId).sum().to(torch::kDouble),
+                           (detached * is_text).sum(), target_bytes.sum()});
   return out;
 }
 

@@ -24,11 +24,16 @@ struct LossSums {
   void add(const LossSums& o) { nats += o.nats, targets += o.targets, text_nats += o.text_nats, bytes += o.bytes; }
   double mean_loss() const { return targets > 0 ? nats / targets : 0.0; }
   double bits_per_byte() const;
+  // From the first four numbers of a float64 tensor in this order (token_loss's stats, on any device).
+  static LossSums read(const torch::Tensor& stats);
 };
 
 struct TokenLoss {
   torch::Tensor loss_sum;  // scalar, differentiable: summed nats over non-padding targets
-  LossSums sums;            // detached numbers of the same batch
+  // The batch's LossSums as a float64 [4] tensor on the logits' device (nats, targets,
+  // text_nats, bytes): summed there over micro-batches and ranks, read on the host only when
+  // the numbers are needed, so that a training step never waits for the device.
+  torch::Tensor stats;
 };
 
 // logits [B, L, V], targets int64 [B, L] (-1 = padding). `bytes_per_id` (float

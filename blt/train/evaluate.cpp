@@ -18,10 +18,12 @@ StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patch
   if (patcher) {
     torch::NoGradGuard no_grad;
     b.input.patch_lengths = patcher->patch(b.input.tokens, inputs == data::kIgnoreId);
-    b.real_patches = (b.input.patch_lengths > 0).sum().item<double>();
+    b.patches = (b.input.patch_lengths > 0).sum().to(torch::kDouble);
   }
   return b;
 }
+
+double StepBatch::real_patches() const { return patches.defined() ? patches.item<double>() : 0.0; }
 
 void check_shards_fit_model(const model::ModelConfig& model, const data::TokenTable* table, const std::string& spec) {
   const bool token_lm = model.type == "token_lm";
@@ -62,6 +64,8 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
   model.eval();
   torch::NoGradGuard no_grad;
   EvalResult result;
+  // nats, targets, text nats, bytes, patches: summed on the device, read once at the end.
+  auto totals = torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(device));
   int64_t batches = 0;
   while (auto batch = loader.next()) {
     if (options.max_batches > 0 && batches >= options.max_batches) break;
@@ -72,17 +76,14 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
       compat::CudaAutocast autocast(options.bf16 && device.is_cuda(), at::kBFloat16);
       logits = model.forward(step.input);
     }
-    result.sums.add(token_loss(logits, step.targets, bytes_per_id).sums);
-    result.patches += step.real_patches;
+    totals.narrow(0, 0, 4).add_(token_loss(logits, step.targets, bytes_per_id).stats);
+    if (step.patches.defined()) totals.narrow(0, 4, 1).add_(step.patches);
   }
   model.train(was_training);
-  auto totals = torch::tensor({result.sums.nats, result.sums.targets, result.sums.text_nats, result.sums.bytes,
-                               result.patches},
-                              torch::kDouble);
   comm.all_reduce_sum_(totals);
-  const auto* t = totals.data_ptr<double>();
-  result.sums = {t[0], t[1], t[2], t[3]};
-  result.patches = t[4];
+  const auto host = totals.cpu();
+  result.sums = LossSums::read(host);
+  result.patches = host[4].item<double>();
   result.bytes_per_token = table ? table->bytes_per_token() : 0.0;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

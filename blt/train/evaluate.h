@@ -39,7 +39,8 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
 struct StepBatch {
   model::ModelInput input;
   torch::Tensor targets;
-  double real_patches = 0;  // BLT only
+  torch::Tensor patches;  // BLT: real (non-empty) patches, a float64 scalar on `device`; else undefined
+  double real_patches() const;  // the same number on the host (waits for the device)
 };
 StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device);
 

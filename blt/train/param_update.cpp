@@ -64,7 +64,10 @@ torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch:
 void ParamUpdate::apply_update(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& norm,
                                double max_norm) {
   if (!nonfinite_step_.defined()) nonfinite_step_ = torch::zeros({}, norm.options().dtype(torch::kLong));
-  const auto newly = torch::isfinite(norm).logical_not().logical_and(nonfinite_step_ == 0);
+  auto stop = torch::isfinite(norm).logical_not();
+  if (halt_next_.defined()) stop = stop.logical_or(halt_next_.to(norm.device()));
+  halt_next_ = torch::Tensor();
+  const auto newly = stop.logical_and(nonfinite_step_ == 0);
   nonfinite_step_.masked_fill_(newly, optimizer_->steps() + 1);
   optimizer_->step(lr, grads, clip_factor(norm, max_norm), nonfinite_step_ != 0);
 }

@@ -36,8 +36,12 @@ class ParamUpdate {
   // (.item()) waits for the step to finish, so callers do that only where they
   // log it. A non-finite norm halts the updates (first_nonfinite_step).
   virtual torch::Tensor step(double lr, double max_norm) = 0;
+  // For the next step() only: a bool scalar on the device that, when true, halts that step's
+  // update and every later one as a non-finite norm does (the trainer's "loss not finite").
+  // Read on the device only.
+  void halt_next_step_if(const torch::Tensor& flag) { halt_next_ = flag; }
   // The first step (counted from 1 like the optimizer's steps) whose global
-  // gradient norm was not finite, or 0. That step's update and every later one
+  // gradient norm was not finite (or that halt_next_step_if halted), or 0. That step's update and every later one
   // are skipped on the device, so the parameters stay those of the step before:
   // a caller reads this (which waits for the device) before it logs, evaluates
   // or saves, and stops. Every rank holds the same global norm, so all agree.
@@ -75,6 +79,7 @@ class ParamUpdate {
   std::vector<ParamSlice> slices(const std::vector<SliceSpec>& specs) const;
 
   torch::Tensor nonfinite_step_;  // int64 scalar beside the norm; 0 while every norm was finite
+  torch::Tensor halt_next_;       // halt_next_step_if's flag, until the step that uses it
 };
 
 // The model's parameters in module order, decay flags from model::parameter_groups.

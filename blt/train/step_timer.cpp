@@ -87,10 +87,14 @@ void StepTimer::backward_reached(int index) {
   mark("backward/" + (next < parts_.size() ? parts_[next] : std::string("loss")));
 }
 
-void StepTimer::end_step(double bytes, double patches, double flops) {
+int StepTimer::end_step() {
   if (steps_.empty() || steps_.back().end >= 0) fail("StepTimer: end_step() without begin_step()");
-  auto& s = steps_.back();
-  s.end = clock_->record();
+  steps_.back().end = clock_->record();
+  return static_cast<int>(steps_.size()) - 1;
+}
+
+void StepTimer::count(int index, double bytes, double patches, double flops) {
+  auto& s = steps_.at(static_cast<std::size_t>(index));
   s.bytes = bytes, s.patches = patches, s.flops = flops;
 }
 

@@ -50,7 +50,11 @@ class StepTimer : public model::ComponentProbe {
   // Ends `phase`; its last slice is data/patching, forward/loss, backward/<the model's first
   // part> or update.
   void end(Phase phase);
-  void end_step(double bytes, double patches, double flops);
+  // Ends the step; returns its index for count().
+  int end_step();
+  // The numbers of step `index`, which the trainer reads from the device later (bytes, patches
+  // and FLOPs over every rank).
+  void count(int index, double bytes, double patches, double flops);
 
   // Waits for the device once and returns every finished step, in order.
   std::vector<StepTiming> report();

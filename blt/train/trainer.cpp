@@ -78,7 +78,7 @@ double patches_per_sequence(const RunConfig& config, const model::Patcher* patch
   o.seed = static_cast<uint64_t>(config.data.seed);
   data::Loader loader(std::move(corpus), o);
   const auto batch = prepare_batch(loader.next()->tokens, patcher, device);
-  return batch.real_patches / double(config.data.batch_size);
+  return batch.real_patches() / double(config.data.batch_size);
 }
 
 torch::Tensor cpu_rng_state() {
@@ -323,12 +323,46 @@ TrainOutcome Run::go() {
   auto window_start = std::chrono::steady_clock::now();
   double window_bytes = 0, window_patches = 0, window_flops = 0;
   int64_t window_steps = 0;
+  // Steps whose numbers (loss sums, bytes, patches: float64 on the device, summed over ranks) the
+  // host has not read yet. They are read together where the run logs, evaluates or saves, so
+  // that no step waits for the device.
+  struct Unread {
+    int64_t step;
+    torch::Tensor stats;
+    int timed;  // the step timer's index of the step, or -1
+  };
+  std::vector<Unread> unread;
+  LossSums last_sums;
+  const double sequences = double(world * t.grad_accum * config_.data.batch_size);
+  const auto settle = [&] {
+    if (unread.empty()) return;
+    std::vector<torch::Tensor> all;
+    for (const auto& u : unread) all.push_back(u.stats);
+    const auto host = torch::stack(all).cpu();
+    for (std::size_t i = 0; i < unread.size(); ++i) {
+      const auto sums = LossSums::read(host[static_cast<int64_t>(i)]);
+      const double patches = host[static_cast<int64_t>(i)][4].item<double>();
+      if (!std::isfinite(sums.mean_loss()))
+        fail("step {}: the training loss is {} (not finite); that step's update and every later one were skipped, "
+             "so the parameters are those of the step before, and nothing since was saved: lower "
+             "train.optimizer.lr or check the data",
+             unread[i].step, sums.mean_loss());
+      const double step_flops =
+          total(sequence_flops(config_.model, config_.data.seq_len, patches / sequences, true)) * sequences;
+      counters_.flops += step_flops;
+      counters_.bytes += sums.bytes;
+      counters_.patches += patches;
+      window_flops += step_flops, window_bytes += sums.bytes, window_patches += patches;
+      if (timer_) timer_->count(unread[i].timed, sums.bytes, patches, step_flops);
+      last_sums = sums;
+    }
+    unread.clear();
+  };
   while (counters_.step < total_steps_) {
     const double lr = learning_rate(counters_.step, total_steps_, t.optimizer.lr, t.optimizer.warmup_steps,
                                     t.optimizer.min_lr_ratio);
     if (options_.before_step) options_.before_step(counters_.step + 1);
-    LossSums sums;
-    double patches = 0;
+    auto stats = torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(device_));
     if (timer_) timer_->begin_step();
     update_->prepare_forward();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
@@ -345,40 +379,27 @@ TrainOutcome Run::go() {
       end(Phase::Forward);
       (loss.loss_sum / targets_per_step).backward();
       end(Phase::Backward);
-      sums.add(loss.sums);
-      patches += batch.real_patches;
+      stats.narrow(0, 0, 4).add_(loss.stats);
+      if (batch.patches.defined()) stats.narrow(0, 4, 1).add_(batch.patches);
     }
-    // Global numbers of this step (a handful of doubles: cheap next to the step
-    // itself), summed before the update so that a non-finite loss stops the run
-    // with the parameters of the last good step. A non-finite gradient norm halts
-    // the updates on the device instead (ParamUpdate::first_nonfinite_step), and
-    // the run stops at its next log, evaluation or checkpoint, before any of them.
-    auto totals = torch::tensor({sums.nats, sums.targets, sums.text_nats, sums.bytes, patches}, torch::kDouble);
-    comm_.all_reduce_sum_(totals);
-    const auto* g = totals.data_ptr<double>();
-    sums = {g[0], g[1], g[2], g[3]};
-    patches = g[4];
-    if (!std::isfinite(sums.mean_loss()))
-      fail("step {}: the training loss is {} (not finite); stopped before the update, nothing of this step saved: "
-           "lower train.optimizer.lr or check the data",
-           counters_.step + 1, sums.mean_loss());
+    // The step's global numbers, summed over ranks on the device. A non-finite loss halts this
+    // update and every later one there, as a non-finite gradient norm does
+    // (ParamUpdate::first_nonfinite_step); the run stops at its next log, evaluation or
+    // checkpoint, before any of them, with the parameters of the last good step.
+    comm_.all_reduce_sum_(stats);
+    update_->halt_next_step_if(torch::isfinite(stats[0]).logical_not());
     const auto grad_norm = update_->step(lr, t.optimizer.grad_clip);  // on the device: read where it is logged
     end(Phase::Update);
-    const double sequences = double(world * t.grad_accum * config_.data.batch_size);
-    const double step_flops = total(sequence_flops(config_.model, config_.data.seq_len, patches / sequences, true)) * sequences;
     ++counters_.step;
-    counters_.flops += step_flops;
-    counters_.bytes += sums.bytes;
-    counters_.patches += patches;
-    window_flops += step_flops, window_bytes += sums.bytes, window_patches += patches, ++window_steps;
-    if (timer_) timer_->end_step(sums.bytes, patches, step_flops);
-    outcome.last_loss = sums.mean_loss();
+    ++window_steps;
+    unread.push_back({counters_.step, stats, timer_ ? timer_->end_step() : -1});
 
     const bool last = counters_.step == total_steps_;
     const bool log_now = counters_.step % t.log_every == 0 || last;
     const bool eval_now = valid_corpus_ && t.eval_every > 0 && counters_.step % t.eval_every == 0 && !last;
     const bool save_now = t.checkpoint_every > 0 && (counters_.step % t.checkpoint_every == 0 || last);
     if (log_now || eval_now || save_now) {
+      settle();
       if (const int64_t bad = update_->first_nonfinite_step(); bad > 0)
         fail("the global gradient norm of optimizer step {} is not finite; that update and every later one were "
              "skipped, so the parameters are those of the step before, and nothing since was saved: lower "
@@ -400,10 +421,10 @@ TrainOutcome Run::go() {
       const double peak_gib = device_.is_cuda() ? double(compat::peak_memory_bytes(device_.index())) / (1 << 30) : 0.0;
       if (device_.is_cuda()) utilisation += fmt::format(" | mem {:.1f} GiB", peak_gib);
       spdlog::info("step {}/{} | loss {:.4f} | bpb {:.4f} | lr {:.3e} | gnorm {:.3f} | {} | {} | ETA {}", counters_.step,
-                   total_steps_, sums.mean_loss(), sums.bits_per_byte(), lr, norm, speed, utilisation,
+                   total_steps_, last_sums.mean_loss(), last_sums.bits_per_byte(), lr, norm, speed, utilisation,
                    human_duration(eta));
-      nlohmann::json record = {{"step", counters_.step},       {"loss", sums.mean_loss()},
-                               {"bpb", sums.bits_per_byte()},  {"lr", lr},
+      nlohmann::json record = {{"step", counters_.step},       {"loss", last_sums.mean_loss()},
+                               {"bpb", last_sums.bits_per_byte()},  {"lr", lr},
                                {"grad_norm", norm},       {"bytes_per_s", window_bytes / seconds},
                                {"flops_per_s", flops_per_s},   {"flops_total", counters_.flops},
                                {"bytes_total", counters_.bytes}, {"elapsed_s", counters_.seconds}};
@@ -421,6 +442,7 @@ TrainOutcome Run::go() {
     if (eval_now) log_eval(run_eval(t.eval_batches));
     if (save_now) save_checkpoint();
   }
+  outcome.last_loss = last_sums.mean_loss();
   outcome.steps = counters_.step;
   if (timer_) {
     outcome.step_timings = timer_->report();
