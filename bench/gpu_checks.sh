@@ -4,7 +4,8 @@
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
 #         benchsmall trace patchcost kernels fused sparse sparsebpb generate multigpu scaling sweep
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace / bench stage (e.g.
-# train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp).
+# train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
+# BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
 #         (multigpu and scaling need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
@@ -76,7 +77,8 @@ for s in "$@"; do
       corpus
       bench_set=()
       for kv in ${BENCH_SET:-}; do bench_set+=(--set "$kv"); done
-      stage bench-1b 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-1b-gpu.yaml --shape blt-1b \
+      shape=${BENCH_SHAPE:-blt-1b}
+      stage bench-$shape 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/$shape-gpu.yaml --shape $shape \
         --modes "${BENCH_MODES:-bf16,amp}" --set "${data[1]:-data.train=data/shards/english/train}" "${bench_set[@]}" ;;
     kernels)  # the fused CUDA kernels against their LibTorch reference: accuracy (tests) and speed (docs/kernels.md)
       stage kernels-test 200 build-gpu/bin/blt_tests "[kernels]" &&

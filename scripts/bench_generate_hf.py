@@ -22,11 +22,15 @@ from hf_parity import randomise, rope_kwargs  # noqa: E402
 
 PROMPT = "The Byte Latent Transformer reads raw bytes instead of tokens. A small entropy model decides where"
 
-# Our presets (configs/model/blt-1b.yaml, small.yaml; the entropy model of entropy-100m.yaml / entropy-tiny.yaml).
+# Our presets (configs/model/blt-1b.yaml, blt-400m.yaml, small.yaml; the entropy model of entropy-100m.yaml /
+# entropy-tiny.yaml).
 SHAPES = {
     "blt-1b": dict(local=1024, heads=16, ffn=2816, enc_layers=1, dec_layers=9, global_dim=2048, global_layers=25,
                    global_heads=16, global_ffn=5632, hash_vocab=500002,
                    patcher=dict(hidden_size=768, num_attention_heads=12, num_hidden_layers=14, intermediate_size=2048)),
+    "blt-400m": dict(local=512, heads=8, ffn=1536, enc_layers=1, dec_layers=7, global_dim=1024, global_layers=24,
+                     global_heads=16, global_ffn=2816, hash_vocab=500002,
+                     patcher=dict(hidden_size=768, num_attention_heads=12, num_hidden_layers=14, intermediate_size=2048)),
     "small": dict(local=256, heads=4, ffn=768, enc_layers=1, dec_layers=3, global_dim=512, global_layers=4,
                   global_heads=8, global_ffn=1536, hash_vocab=4096,
                   patcher=dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=176)),
