@@ -86,8 +86,8 @@ std::string wait_for_first_step(const std::string& out_dir) {
 
 // `strategy` at 1, 2 and 3 ranks (3 x 2 micro-batches of 1 sequence); its 2-rank
 // checkpoint resumed by 3 ranks of `strategy` and by 1 rank of `other`
-// (checkpoints do not depend on the strategy).
-void check_strategy(const std::string& strategy, const std::string& other, int port) {
+// (checkpoints do not depend on the strategy). `sets`: more --set arguments for every run.
+void check_strategy(const std::string& strategy, const std::string& other, int port, const std::string& sets = "") {
   TempDir dir;
   blt::test::write_corpus(dir / "corpus");
   const auto config = config_file(dir, "run", "tiny",
@@ -96,7 +96,7 @@ void check_strategy(const std::string& strategy, const std::string& other, int p
                        const std::string& run_strategy) {
     const auto r = train(config, ranks, grad_accum, port + port_offset,
                          "--set dist.strategy=" + run_strategy + " --set dist.timeout_s=60 --set train.out_dir=" +
-                             (dir / ("runs/" + name)));
+                             (dir / ("runs/" + name)) + " " + sets);
     INFO(name << ":\n" << r.output);
     REQUIRE(r.exit_code == 0);
     return dir / ("runs/" + name);
@@ -156,6 +156,12 @@ TEST_CASE("dist train: zero2 over 2 and 3 ranks matches 1 process and its checkp
 
 TEST_CASE("dist train: fsdp over 2 and 3 ranks matches 1 process and its checkpoints reshard", "[dist][gloo][e2e]") {
   check_strategy("fsdp", "zero2", 29740);
+}
+
+// The ranks exchange the hash-table rows they looked up (dist/grad_sync.cpp), and lazy AdamW updates the
+// union of them: the same rows, summed in another order, as one process's.
+TEST_CASE("dist train: ddp with row-sparse hash tables over 2 and 3 ranks matches 1 process", "[dist][gloo][e2e]") {
+  check_strategy("ddp", "ddp", 29760, "--set train.optimizer.sparse_hash_rows=true");
 }
 
 TEST_CASE("dist train: a rank killed or hung takes the other rank and the launcher down", "[dist][gloo][e2e]") {
