@@ -56,7 +56,6 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
       cpu::rms_norm_forward(x2, w, eps, y, rstd);
     }
     ctx->save_for_backward({x2, w, rstd});
-    ctx->saved_data["shape"] = x.sizes();
     return y.view(x.sizes());
   }
 
@@ -79,7 +78,7 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
     } else {
       dw = cpu::rms_norm_backward(dy, x2, w, rstd, dx);
     }
-    return {dx.view(ctx->saved_data["shape"].toIntVector()), dw.to(w.scalar_type()), {}, {}};
+    return {dx.view(grads[0].sizes()), dw.to(w.scalar_type()), {}, {}};  // the output's shape is x's
   }
 };
 

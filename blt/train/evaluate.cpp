@@ -25,6 +25,20 @@ StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patch
 
 double StepBatch::real_patches() const { return patches.defined() ? patches.item<double>() : 0.0; }
 
+torch::Tensor BatchTotals::zeros(const torch::Device& device) {
+  return torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+}
+
+void BatchTotals::add(torch::Tensor& totals, const TokenLoss& loss, const StepBatch& batch) {
+  totals.narrow(0, 0, 4).add_(loss.stats);
+  if (batch.patches.defined()) totals.narrow(0, 4, 1).add_(batch.patches);
+}
+
+BatchTotals BatchTotals::read(const torch::Tensor& totals) {
+  const auto host = totals.to(torch::kCPU);
+  return {LossSums::read(host), host[4].item<double>()};
+}
+
 void check_shards_fit_model(const model::ModelConfig& model, const data::TokenTable* table, const std::string& spec) {
   const bool token_lm = model.type == "token_lm";
   if (table && !token_lm)
@@ -64,8 +78,7 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
   model.eval();
   torch::NoGradGuard no_grad;
   EvalResult result;
-  // nats, targets, text nats, bytes, patches: summed on the device, read once at the end.
-  auto totals = torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  auto totals = BatchTotals::zeros(device);  // read once, at the end
   int64_t batches = 0;
   while (auto batch = loader.next()) {
     if (options.max_batches > 0 && batches >= options.max_batches) break;
@@ -76,14 +89,13 @@ EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::
       compat::CudaAutocast autocast(options.bf16 && device.is_cuda(), at::kBFloat16);
       logits = model.forward(step.input);
     }
-    totals.narrow(0, 0, 4).add_(token_loss(logits, step.targets, bytes_per_id).stats);
-    if (step.patches.defined()) totals.narrow(0, 4, 1).add_(step.patches);
+    BatchTotals::add(totals, token_loss(logits, step.targets, bytes_per_id), step);
   }
   model.train(was_training);
   comm.all_reduce_sum_(totals);
-  const auto host = totals.cpu();
-  result.sums = LossSums::read(host);
-  result.patches = host[4].item<double>();
+  const auto read = BatchTotals::read(totals);
+  result.sums = read.sums;
+  result.patches = read.patches;
   result.bytes_per_token = table ? table->bytes_per_token() : 0.0;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

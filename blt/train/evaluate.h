@@ -44,6 +44,19 @@ struct StepBatch {
 };
 StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device);
 
+// Loss sums and real patches of batches, summed on the device (training steps, evaluation) so
+// that the host reads them only when it needs the numbers: float64 [5], LossSums' four numbers
+// in token_loss's order, then patches.
+struct BatchTotals {
+  LossSums sums;
+  double patches = 0;
+
+  static torch::Tensor zeros(const torch::Device& device);
+  static void add(torch::Tensor& totals, const TokenLoss& loss, const StepBatch& batch);
+  // From such a tensor, on any device (waits for it).
+  static BatchTotals read(const torch::Tensor& totals);
+};
+
 // Token shards go with a token_lm and only with one, whose vocabulary must hold
 // their ids; fails naming `spec` otherwise. `table` is null for byte shards.
 void check_shards_fit_model(const model::ModelConfig& model, const data::TokenTable* table, const std::string& spec);

@@ -340,8 +340,7 @@ TrainOutcome Run::go() {
     for (const auto& u : unread) all.push_back(u.stats);
     const auto host = torch::stack(all).cpu();
     for (std::size_t i = 0; i < unread.size(); ++i) {
-      const auto sums = LossSums::read(host[static_cast<int64_t>(i)]);
-      const double patches = host[static_cast<int64_t>(i)][4].item<double>();
+      const auto [sums, patches] = BatchTotals::read(host[static_cast<int64_t>(i)]);
       if (!std::isfinite(sums.mean_loss()))
         fail("step {}: the training loss is {} (not finite); that step's update and every later one were skipped, "
              "so the parameters are those of the step before, and nothing since was saved: lower "
@@ -362,7 +361,7 @@ TrainOutcome Run::go() {
     const double lr = learning_rate(counters_.step, total_steps_, t.optimizer.lr, t.optimizer.warmup_steps,
                                     t.optimizer.min_lr_ratio);
     if (options_.before_step) options_.before_step(counters_.step + 1);
-    auto stats = torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(device_));
+    auto stats = BatchTotals::zeros(device_);
     if (timer_) timer_->begin_step();
     update_->prepare_forward();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
@@ -379,8 +378,7 @@ TrainOutcome Run::go() {
       end(Phase::Forward);
       (loss.loss_sum / targets_per_step).backward();
       end(Phase::Backward);
-      stats.narrow(0, 0, 4).add_(loss.stats);
-      if (batch.patches.defined()) stats.narrow(0, 4, 1).add_(batch.patches);
+      BatchTotals::add(stats, loss, batch);
     }
     // The step's global numbers, summed over ranks on the device. A non-finite loss halts this
     // update and every later one there, as a non-finite gradient norm does
