@@ -200,7 +200,8 @@ TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs 
   }
   torch::manual_seed(5);
   const auto options = torch::TensorOptions().device(torch::kCUDA);
-  const auto a = torch::randn({64, 32}, options), b = torch::randn({32}, options);
+  // b has 37 elements: blt's kernel takes 36 of them four at a time and the last one alone.
+  const auto a = torch::randn({64, 32}, options), b = torch::randn({37}, options);
   auto fa = a.clone(), fb = b.clone(), ra = a.clone(), rb = b.clone();
   OptimizerConfig config;
   AdamW fused({{"a", fa, true}, {"b", fb, false}}, config), reference({{"a", ra, true}, {"b", rb, false}}, config);
@@ -209,9 +210,9 @@ TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs 
   const double lr = 1e-2;
   const int steps = 4;
   for (int s = 0; s < steps; ++s) {
-    const auto ga = torch::randn({64, 32}, options), gb = torch::randn({32}, options);
+    const auto ga = torch::randn({64, 32}, options), gb = torch::randn({37}, options);
     const auto clip = torch::full({}, 0.25, options.dtype(torch::kDouble));
-    // Copies: with a clip factor the fused kernel writes the unscaled gradients back into its inputs.
+    // Copies: with a clip factor LibTorch's fused kernel writes the clipped gradients back into its inputs.
     fused.step(lr, {ga.clone(), gb.clone()}, clip);
     reference.step(lr, {ga, gb}, clip);
   }
@@ -225,7 +226,7 @@ TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs 
   // A true skip flag (a non-finite gradient norm) leaves values and moments exactly as they were,
   // in both paths; the gradients here are NaN, as they would be then. No clip tensor: undefined.
   const auto skip = torch::ones({}, options.dtype(torch::kBool));
-  const auto nan_a = torch::full({64, 32}, NAN, options), nan_b = torch::full({32}, NAN, options);
+  const auto nan_a = torch::full({64, 32}, NAN, options), nan_b = torch::full({37}, NAN, options);
   const auto fa0 = fa.clone(), ra0 = ra.clone(), m0 = fused.state().at("exp_avg.a").clone();
   fused.step(lr, {nan_a, nan_b}, {}, skip);
   reference.step(lr, {nan_a, nan_b}, {}, skip);

@@ -4,10 +4,10 @@
 // whole parameters (one process, ddp) and on flat shards of them (zero2, fsdp),
 // and its state must save under stable names to safetensors checkpoints.
 //
-// Two paths, one arithmetic: on CUDA with LibTorch >= 2.1 one multi-tensor
-// kernel per group of parameters (at::_fused_adamw_, compat::fused_adamw), which
-// reads every value, gradient and moment once; elsewhere (CPU, LibTorch 1.13)
-// the reference loop of tensor ops below. The master dtype is the parameters'
+// Two paths, one arithmetic: on CUDA one kernel pass that reads every value,
+// gradient and moment once (blt's kernel for float32, kernels/adamw_step.h;
+// LibTorch's multi-tensor at::_fused_adamw_ otherwise, compat::fused_adamw);
+// elsewhere (CPU, LibTorch 1.13) the reference loop of tensor ops below. The master dtype is the parameters'
 // own (fp32, or fp64 for a double model); moments take it too.
 //
 // A sparse gradient (the hash n-gram tables under train.optimizer.sparse_hash_rows)
@@ -44,8 +44,9 @@ class AdamW {
   // clip factor; undefined = 1). Where `skip` (a bool scalar on that device) is
   // true, values and moments stay as they are. The fused path reads neither on
   // the host; the reference path reads `skip` (free on the CPU it is for).
-  // steps() counts calls, skipped or not. With `clip`, the fused path leaves
-  // the clipped gradients in `grads` (the kernel writes them back).
+  // steps() counts calls, skipped or not. With `clip`, LibTorch's fused kernel
+  // leaves the clipped gradients in `grads` (it writes them back); callers must
+  // not rely on either.
   void step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip = {},
             const torch::Tensor& skip = {});
   // Forces the reference path (tests compare it with the fused one).

@@ -1,0 +1,91 @@
+// blt's AdamW kernel: the arithmetic of LibTorch's fused AdamW (and of train/adamw.cpp's
+// reference loop) for one float32 tensor per launch. LibTorch's multi-tensor kernel moved blt-1b's
+// 4.53 G parameters (28 bytes each per step) at ~2.5 TB/s, half the H200's bandwidth: it walks
+// 64 K-element chunks with a few hundred blocks per launch. Here every thread streams float4s
+// through the whole tensor, which is what a memory-bound update wants (docs/kernels.md).
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+
+#include "blt/kernels/adamw_kernel.h"
+
+namespace blt::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ void adamw_element(float& value, float grad, float& m, float& v, const AdamWScalars& s,
+                                              float clip) {
+  const float g = grad * clip;
+  value *= s.decay;
+  m = s.beta1 * m + (1.0f - s.beta1) * g;
+  v = s.beta2 * v + (1.0f - s.beta2) * g * g;
+  value -= s.step_size * m / (sqrtf(v) / s.bias2_sqrt + s.eps);
+}
+
+__global__ void adamw_vec4_kernel(float4* value, const float4* grad, float4* m, float4* v, int64_t n4,
+                                  AdamWScalars s, const float* clip, const bool* skip) {
+  if (skip != nullptr && *skip) return;
+  const float c = clip != nullptr ? *clip : 1.0f;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n4;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float4 p = value[i], a = m[i], b = v[i];
+    const float4 g = grad[i];
+    adamw_element(p.x, g.x, a.x, b.x, s, c);
+    adamw_element(p.y, g.y, a.y, b.y, s, c);
+    adamw_element(p.z, g.z, a.z, b.z, s, c);
+    adamw_element(p.w, g.w, a.w, b.w, s, c);
+    value[i] = p;
+    m[i] = a;
+    v[i] = b;
+  }
+}
+
+__global__ void adamw_scalar_kernel(float* value, const float* grad, float* m, float* v, int64_t n, AdamWScalars s,
+                                    const float* clip, const bool* skip) {
+  if (skip != nullptr && *skip) return;
+  const float c = clip != nullptr ? *clip : 1.0f;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    adamw_element(value[i], grad[i], m[i], v[i], s, c);
+}
+
+int blocks_for(int64_t work) {  // enough blocks to fill every SM several times, no more
+  static std::atomic<int> sms{0};
+  if (sms == 0) {
+    int device = 0, count = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
+    sms = count > 0 ? count : 1;
+  }
+  const int64_t wanted = (work + kThreads - 1) / kThreads, cap = static_cast<int64_t>(sms) * 8;
+  return static_cast<int>(wanted < cap ? wanted : cap);
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWScalars& s,
+           const float* clip, const bool* skip, void* stream) {
+  if (n == 0) return;
+  const auto st = static_cast<cudaStream_t>(stream);
+  int64_t done = 0;
+  if (aligned16(value) && aligned16(grad) && aligned16(exp_avg) && aligned16(exp_avg_sq)) {
+    const int64_t n4 = n / 4;
+    if (n4 > 0)
+      adamw_vec4_kernel<<<blocks_for(n4), kThreads, 0, st>>>(
+          reinterpret_cast<float4*>(value), reinterpret_cast<const float4*>(grad), reinterpret_cast<float4*>(exp_avg),
+          reinterpret_cast<float4*>(exp_avg_sq), n4, s, clip, skip);
+    done = n4 * 4;
+  }
+  if (done < n)
+    adamw_scalar_kernel<<<blocks_for(n - done), kThreads, 0, st>>>(value + done, grad + done, exp_avg + done,
+                                                                   exp_avg_sq + done, n - done, s, clip, skip);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) throw std::runtime_error(std::string("adamw: ") + cudaGetErrorString(err));
+}
+
+}  // namespace blt::kernels::cuda

@@ -1,0 +1,23 @@
+// The launcher of blt's AdamW kernel (adamw_kernel.cu): one float32 tensor's step, vectorised
+// (16-byte loads where the four buffers allow it), grid-stride over the whole tensor. Plain
+// pointers, as in fused_kernels.h, so that nvcc never compiles LibTorch's headers.
+#pragma once
+#include <cstdint>
+
+namespace blt::kernels::cuda {
+
+// The step's scalars, computed once on the host (bias corrections from the step count).
+struct AdamWScalars {
+  float beta1, beta2, eps;
+  float decay;        // 1 - lr * weight_decay (1 without decay)
+  float step_size;    // lr / (1 - beta1^step)
+  float bias2_sqrt;   // sqrt(1 - beta2^step)
+};
+
+// value *= decay; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+// value -= step_size * m / (sqrt(v) / bias2_sqrt + eps), with g = grad * *clip (clip may be
+// null). Where *skip is true (skip may be null) nothing changes. Both are read on the device.
+void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWScalars& s,
+           const float* clip, const bool* skip, void* stream);
+
+}  // namespace blt::kernels::cuda
