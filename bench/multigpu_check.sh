@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Multi-GPU equality check (docs/distributed.md, "On GPUs"): ddp, zero2 and fsdp on 2 GPUs train the
 # same global batch as 1 GPU to the same losses and final parameters, a 2-GPU checkpoint resumes on
-# 1 GPU (under another strategy) and a 1-GPU checkpoint on 2, under scripts/launch.sh, under
-# torchrun --no-python and with CUDA_VISIBLE_DEVICES narrowed to one GPU per rank.
+# 1 GPU (under another strategy) and a 1-GPU checkpoint on 2, ddp with row-sparse hash-table updates
+# matches 1 GPU; under scripts/launch.sh, under torchrun --no-python and with CUDA_VISIBLE_DEVICES
+# narrowed to one GPU per rank.
 #
 #   bash bench/multigpu_check.sh [BLT] [OUT]        (defaults: build-gpu/bin/blt, gpu-logs/multigpu)
 #   DEVICE=cpu MODEL=tiny bash bench/multigpu_check.sh build/bin/blt /tmp/mg    (the same over Gloo on CPU)
@@ -93,6 +94,10 @@ for s in ddp zero2 fsdp; do
   seed "$s-2" "$s-2to1" && run "$s-2to1" one "${other[$s]}" && compare "$s-2" "$s-2to1" $((steps - half))
   seed "$s-1" "$s-1to2" && run "$s-1to2" launch "$s" && compare "$s-1" "$s-1to2" $((steps - half))
 done
+# ddp with row-sparse hash-table updates: ranks all-gather the rows they used (dist/grad_sync.cpp).
+sparse=(--set train.optimizer.sparse_hash_rows=true)
+run ddp-sparse-1 one ddp "${sparse[@]}" && run ddp-sparse-2 launch ddp "${sparse[@]}" &&
+  compare ddp-sparse-1 ddp-sparse-2 $steps
 # fsdp (the strategy that allocates its own storage) under the other two launch modes.
 run fsdp-2-torchrun "$(two_gpu_launcher torchrun)" fsdp && compare fsdp-1 fsdp-2-torchrun $steps
 run fsdp-2-cvd launch-cvd fsdp && compare fsdp-1 fsdp-2-cvd $steps

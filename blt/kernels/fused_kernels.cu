@@ -24,13 +24,19 @@ __device__ __forceinline__ float load(const bf16* p, int64_t i) { return __bfloa
 __device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
-// Calls f with a null pointer of the C++ type that `type` names (the kernels' template argument).
+// Calls f with one null pointer per DType argument, each of the C++ type that DType names (the
+// kernels' template arguments): with_types(f, kFloat, kBFloat16) calls f((float*)0, (bf16*)0).
 template <typename F>
-void with_type(DType type, F&& f) {
-  if (type == DType::kFloat) {
-    f(static_cast<float*>(nullptr));
+void with_types(F&& f) {
+  f();
+}
+template <typename F, typename... Rest>
+void with_types(F&& f, DType first, Rest... rest) {
+  const auto bind = [&](auto tag) { with_types([&](auto... tags) { f(tag, tags...); }, rest...); };
+  if (first == DType::kFloat) {
+    bind(static_cast<float*>(nullptr));
   } else {
-    f(static_cast<bf16*>(nullptr));
+    bind(static_cast<bf16*>(nullptr));
   }
 }
 template <typename Tag>
@@ -170,17 +176,15 @@ void rms_norm_forward(const void* x, DType x_type, const void* w, DType w_type, 
                       int64_t rows, int64_t dim, float eps, void* stream) {
   if (rows == 0) return;
   const auto s = static_cast<cudaStream_t>(stream);
-  with_type(x_type, [&](auto xt) {
-    with_type(w_type, [&](auto wt) {
-      with_type(y_type, [&](auto yt) {
+  with_types(
+      [&](auto xt, auto wt, auto yt) {
         using X = type_of<decltype(xt)>;
         using W = type_of<decltype(wt)>;
         using Y = type_of<decltype(yt)>;
         rms_norm_forward_kernel<X, W, Y><<<static_cast<unsigned>(rows), row_threads(dim), 0, s>>>(
             static_cast<const X*>(x), static_cast<const W*>(w), static_cast<Y*>(y), rstd, dim, eps);
-      });
-    });
-  });
+      },
+      x_type, w_type, y_type);
   check_launch("rms_norm_forward");
 }
 
@@ -197,29 +201,29 @@ void rms_norm_backward(const void* dy, DType dy_type, const void* x, DType x_typ
   const auto s = static_cast<cudaStream_t>(stream);
   const auto blocks = static_cast<unsigned>(rms_norm_partial_rows(rows));
   const size_t shared = static_cast<size_t>(dim) * sizeof(float);
-  with_type(dy_type, [&](auto gt) {
-    with_type(x_type, [&](auto xt) {
-      with_type(w_type, [&](auto wt) {
+  with_types(
+      [&](auto gt, auto xt, auto wt) {
         using G = type_of<decltype(gt)>;
         using X = type_of<decltype(xt)>;
         using W = type_of<decltype(wt)>;
         rms_norm_backward_kernel<G, X, W><<<blocks, row_threads(dim), shared, s>>>(
             static_cast<const G*>(dy), static_cast<const X*>(x), static_cast<const W*>(w), rstd, static_cast<X*>(dx),
             dw_partial, rows, dim);
-      });
-    });
-  });
+      },
+      dy_type, x_type, w_type);
   check_launch("rms_norm_backward");
 }
 
 void silu_mul_forward(const void* g, const void* u, void* y, DType type, int64_t n, void* stream) {
   if (n == 0) return;
   const auto s = static_cast<cudaStream_t>(stream);
-  with_type(type, [&](auto tag) {
-    using T = type_of<decltype(tag)>;
-    silu_mul_forward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
-        static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(y), n);
-  });
+  with_types(
+      [&](auto tag) {
+        using T = type_of<decltype(tag)>;
+        silu_mul_forward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
+            static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(y), n);
+      },
+      type);
   check_launch("silu_mul_forward");
 }
 
@@ -227,12 +231,14 @@ void silu_mul_backward(const void* dy, const void* g, const void* u, void* dg, v
                        void* stream) {
   if (n == 0) return;
   const auto s = static_cast<cudaStream_t>(stream);
-  with_type(type, [&](auto tag) {
-    using T = type_of<decltype(tag)>;
-    silu_mul_backward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
-        static_cast<const T*>(dy), static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(dg),
-        static_cast<T*>(du), n);
-  });
+  with_types(
+      [&](auto tag) {
+        using T = type_of<decltype(tag)>;
+        silu_mul_backward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
+            static_cast<const T*>(dy), static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(dg),
+            static_cast<T*>(du), n);
+      },
+      type);
   check_launch("silu_mul_backward");
 }
 
@@ -241,15 +247,15 @@ void rope(const void* x, DType x_type, const void* cos, const void* sin, DType t
   const int64_t pairs = batch * length * heads * (head_dim / 2);
   if (pairs == 0) return;
   const auto s = static_cast<cudaStream_t>(stream);
-  with_type(x_type, [&](auto xt) {
-    with_type(table_type, [&](auto tt) {
-      using T = type_of<decltype(xt)>;
-      using Tab = type_of<decltype(tt)>;
-      rope_kernel<T, Tab><<<element_blocks(pairs), kElementThreads, 0, s>>>(
-          static_cast<const T*>(x), static_cast<const Tab*>(cos), static_cast<const Tab*>(sin), static_cast<T*>(y),
-          pairs, length, heads, head_dim, inverse);
-    });
-  });
+  with_types(
+      [&](auto xt, auto tt) {
+        using T = type_of<decltype(xt)>;
+        using Tab = type_of<decltype(tt)>;
+        rope_kernel<T, Tab><<<element_blocks(pairs), kElementThreads, 0, s>>>(
+            static_cast<const T*>(x), static_cast<const Tab*>(cos), static_cast<const Tab*>(sin), static_cast<T*>(y),
+            pairs, length, heads, head_dim, inverse);
+      },
+      x_type, table_type);
   check_launch("rope");
 }
 
