@@ -7,7 +7,6 @@
 // dist.timeout_s.
 #include <chrono>
 
-#include "blt/core/safetensors.h"
 #include "train_test_util.h"
 
 using blt::test::config_file;
@@ -62,16 +61,6 @@ double max_rel_loss_diff(const std::map<int64_t, double>& want, const std::map<i
   return worst;
 }
 
-// Largest absolute difference between the final models of two runs (same tensor names).
-double max_param_diff(const std::string& run_a, const std::string& run_b) {
-  const blt::safetensors::Reader a(run_a + "/model/model.safetensors"), b(run_b + "/model/model.safetensors");
-  REQUIRE(a.tensors().size() == b.tensors().size());
-  double worst = 0;
-  for (const auto& info : a.tensors())
-    worst = std::max(worst, (a.load(info.name) - b.load(info.name)).abs().max().item<double>());
-  return worst;
-}
-
 // Copies checkpoint step-N of `from` into a fresh run directory `to`, as its latest.
 void seed_checkpoint(const std::string& from, const std::string& to, const std::string& step_dir) {
   fs::create_directories(to + "/checkpoints");
@@ -108,7 +97,7 @@ void check_strategy(const std::string& strategy, const std::string& other, int p
     const int grad_accum = ranks == 3 ? 2 : 1;
     const auto multi = run("ranks" + std::to_string(ranks), ranks, grad_accum, ranks, strategy);
     const double loss_diff = max_rel_loss_diff(reference, step_losses(multi));
-    const double param_diff = max_param_diff(single, multi);
+    const double param_diff = blt::test::max_param_diff(single, multi);
     std::printf("[dist] %s, %d ranks x %d micro-batches vs 1 process: max rel loss diff %.3g, max abs param diff %.3g\n",
                 strategy.c_str(), ranks, grad_accum, loss_diff, param_diff);
     CHECK(step_losses(multi).size() == 4);
@@ -120,7 +109,7 @@ void check_strategy(const std::string& strategy, const std::string& other, int p
   const auto exported = blt::test::run_blt("export " + last + " " + (dir / "exported/model"));
   INFO(exported.output);
   REQUIRE(exported.exit_code == 0);
-  CHECK(max_param_diff(dir / "runs/ranks2", dir / "exported") == 0);
+  CHECK(blt::test::max_param_diff(dir / "runs/ranks2", dir / "exported") == 0);
   const auto eval = blt::test::run_blt("eval " + last + " --data " + (dir / "corpus/valid") + " --seq-len 64 --device cpu");
   INFO(eval.output);
   CHECK(eval.exit_code == 0);
@@ -136,7 +125,7 @@ void check_strategy(const std::string& strategy, const std::string& other, int p
     REQUIRE(losses.size() == 2);  // steps 3 and 4
     CHECK(losses.count(3) == 1);
     const double loss_diff = max_rel_loss_diff(uninterrupted, losses);
-    const double param_diff = max_param_diff(dir / "runs/ranks2", resumed);
+    const double param_diff = blt::test::max_param_diff(dir / "runs/ranks2", resumed);
     std::printf("[dist] %s, 2-rank checkpoint resumed by %d of %s: max rel loss diff %.3g, max abs param diff %.3g\n",
                 strategy.c_str(), ranks, resume_strategy.c_str(), loss_diff, param_diff);
     CHECK(loss_diff <= kLossRelTolerance);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "blt/core/safetensors.h"
 #include "blt/data/shard_writer.h"
 #include "helpers.h"
 
@@ -54,6 +55,16 @@ inline std::map<int64_t, std::vector<std::string>> losses(const std::string& met
     if (j.contains("loss")) out[j.at("step").get<int64_t>()].push_back(j.at("loss").dump());
   }
   return out;
+}
+
+// Largest absolute difference between the final models of two runs (same tensor names).
+inline double max_param_diff(const std::string& run_a, const std::string& run_b) {
+  const blt::safetensors::Reader a(run_a + "/model/model.safetensors"), b(run_b + "/model/model.safetensors");
+  REQUIRE(a.tensors().size() == b.tensors().size());
+  double worst = 0;
+  for (const auto& info : a.tensors())
+    worst = std::max(worst, (a.load(info.name) - b.load(info.name)).abs().max().item<double>());
+  return worst;
 }
 
 }  // namespace blt::test

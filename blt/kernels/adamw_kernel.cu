@@ -52,6 +52,32 @@ __global__ void adamw_scalar_kernel(float* value, const float* grad, float* m, f
     adamw_element(value[i], grad[i], m[i], v[i], s, c);
 }
 
+// One block per entry of `rows`, threads across the row; the steps in the inner loop, so each
+// element stays in registers through all the steps it missed.
+__global__ void adamw_catch_up_kernel(float* value, float* m, float* v, int64_t dim, const int64_t* rows,
+                                      const int32_t* last, const double* history, int64_t through, float beta1,
+                                      float beta2, float eps, bool decays) {
+  const int64_t i = blockIdx.x;
+  const int64_t row = rows[i];
+  if (i > 0 && rows[i - 1] == row) return;
+  const int64_t from = last[row];
+  if (from >= through) return;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    const int64_t at = row * dim + c;
+    float p = value[at], a = m[at], b = v[at];
+    for (int64_t s = from + 1; s <= through; ++s) {
+      const double* h = history + 4 * s;
+      if (h[3] == 0.0) continue;
+      const AdamWScalars sc{beta1, beta2, eps, decays ? static_cast<float>(h[0]) : 1.0f, static_cast<float>(h[1]),
+                            static_cast<float>(h[2])};
+      adamw_element(p, 0.0f, a, b, sc, 1.0f);
+    }
+    value[at] = p;
+    m[at] = a;
+    v[at] = b;
+  }
+}
+
 int blocks_for(int64_t work) {  // enough blocks to fill every SM several times, no more
   static std::atomic<int> sms{0};
   if (sms == 0) {
@@ -86,6 +112,17 @@ void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, i
                                                                    exp_avg_sq + done, n - done, s, clip, skip);
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) throw std::runtime_error(std::string("adamw: ") + cudaGetErrorString(err));
+}
+
+void adamw_catch_up(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
+                    const int32_t* last, const double* history, int64_t through, float beta1, float beta2, float eps,
+                    bool decays, void* stream) {
+  if (count == 0 || dim == 0) return;
+  const int threads = dim < kThreads ? static_cast<int>((dim + 31) / 32 * 32) : kThreads;
+  adamw_catch_up_kernel<<<static_cast<unsigned>(count), threads, 0, static_cast<cudaStream_t>(stream)>>>(
+      value, exp_avg, exp_avg_sq, dim, rows, last, history, through, beta1, beta2, eps, decays);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) throw std::runtime_error(std::string("adamw_catch_up: ") + cudaGetErrorString(err));
 }
 
 }  // namespace blt::kernels::cuda

@@ -20,4 +20,13 @@ struct AdamWScalars {
 void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWScalars& s,
            const float* clip, const bool* skip, void* stream);
 
+// The steps that rows of a [rows x dim] table missed (lazy AdamW's catch-up, train/adamw_rows.h):
+// for each row r in `rows` (sorted; repeats are done once), every step s in (last[r], through]
+// whose history row (float64 [capacity, 4]: 1 - lr * weight_decay, step_size, bias2_sqrt,
+// applied) says it was applied runs adamw's arithmetic with a zero gradient, which is exactly
+// what the dense update did to r at step s. `decays` picks whether column 0 applies.
+void adamw_catch_up(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
+                    const int32_t* last, const double* history, int64_t through, float beta1, float beta2, float eps,
+                    bool decays, void* stream);
+
 }  // namespace blt::kernels::cuda

@@ -15,10 +15,25 @@ struct AdamWHyper {
   int64_t step;                                // counted from 1, this step included
 };
 
+// One step's scalars in float64, as every AdamW path computes them (the kernels take them as
+// float32): 1 - lr * weight_decay, lr / (1 - beta1^step) and sqrt(1 - beta2^step).
+struct AdamWStepScalars {
+  double decay, step_size, bias2_sqrt;
+};
+AdamWStepScalars step_scalars(const AdamWHyper& h);
+
 // One step in place. `clip` multiplies the gradient (a scalar on the device, or undefined);
 // where `skip` (a bool scalar on the device, or undefined) is true nothing changes. Neither is
 // read on the host.
 void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
                 const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip);
+
+// Lazy AdamW's catch-up (train/adamw_rows.h) with blt's kernel, for tables that adamw_kernel_applies
+// to: every row in `rows` (int64, sorted, repeats allowed) runs the applied steps of `history`
+// (float64 [capacity, 4] on the device) in (last[row], through] with a zero gradient; `last` is
+// int32 [rows of the table]. Neither is read on the host; `last` is left for the caller to advance.
+void adamw_catch_up(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq, const torch::Tensor& rows,
+                    const torch::Tensor& last, const torch::Tensor& history, int64_t through, const AdamWHyper& h,
+                    bool decays);
 
 }  // namespace blt::kernels

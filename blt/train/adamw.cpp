@@ -34,6 +34,13 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
   if (grads.size() != params_.size()) fail("AdamW: {} gradients for {} parameters", grads.size(), params_.size());
   torch::NoGradGuard no_grad;
   ++steps_;
+  for (std::size_t i = 0; i < params_.size(); ++i)  // every row is current through the step before
+    if (grads[i].defined() && grads[i].is_sparse() && !lazy_.count(i)) {
+      const auto& v = params_[i].value;
+      lazy_[i] = {v, exp_avg_[i], exp_avg_sq_[i],
+                  torch::full({v.size(0)}, steps_ - 1, v.options().dtype(torch::kInt)), params_[i].decay};
+    }
+  if (!lazy_.empty()) history_.record(steps_, kernels::step_scalars(hyper(lr, true)), skip, lazy_.begin()->second.last.device());
   std::vector<Slot> slots;
   struct Rows {
     std::size_t param, slot;
@@ -46,6 +53,7 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
     if (grads[i].is_sparse()) {
       const auto g = grads[i].coalesce();  // one row per index, duplicates summed
       const auto index = g.indices()[0];
+      catch_up_rows_through(i, index, steps_ - 1);
       rows.push_back({i, slots.size(), index});
       slots.push_back({p.value.index_select(0, index), g.values(), exp_avg_[i].index_select(0, index),
                        exp_avg_sq_[i].index_select(0, index), p.decay});
@@ -62,22 +70,42 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
     params_[r.param].value.index_copy_(0, r.index, s.value);
     exp_avg_[r.param].index_copy_(0, r.index, s.exp_avg);
     exp_avg_sq_[r.param].index_copy_(0, r.index, s.exp_avg_sq);
+    lazy_.at(r.param).last.index_fill_(0, r.index, static_cast<int32_t>(steps_));
   }
+}
+
+kernels::AdamWHyper AdamW::hyper(double lr, bool decays) const {
+  return {lr, config_.beta1, config_.beta2, config_.eps, decays ? config_.weight_decay : 0.0, steps_};
+}
+
+void AdamW::catch_up_rows_through(std::size_t param, const torch::Tensor& rows, int64_t through) {
+  const auto it = lazy_.find(param);
+  if (it == lazy_.end()) return;
+  run_missed_steps(it->second, rows, through, history_, hyper(0.0, it->second.decays), fused_);
+}
+
+void AdamW::catch_up_rows(std::size_t param, const torch::Tensor& rows) { catch_up_rows_through(param, rows, steps_); }
+
+void AdamW::catch_up_all() {
+  for (auto& [param, table] : lazy_)
+    catch_up_rows_through(param, torch::arange(table.value.size(0), table.last.options().dtype(torch::kLong)), steps_);
+}
+
+void AdamW::set_steps(int64_t steps) {
+  steps_ = steps;
+  lazy_.clear();  // restored state is dense AdamW's: every row current
 }
 
 void AdamW::reference_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip) {
   const double b1 = config_.beta1, b2 = config_.beta2;
-  const double bias1 = 1.0 - std::pow(b1, double(steps_));
-  const double bias2 = 1.0 - std::pow(b2, double(steps_));
-  const double step_size = lr / bias1;
-  const double bias2_sqrt = std::sqrt(bias2);
+  const auto k = kernels::step_scalars(hyper(lr, true));
   for (auto& s : slots) {
     const auto grad = clip.defined() ? s.grad * clip : s.grad;
-    if (s.decay && config_.weight_decay > 0) s.value.mul_(1.0 - lr * config_.weight_decay);
+    if (s.decay && config_.weight_decay > 0) s.value.mul_(k.decay);
     s.exp_avg.mul_(b1).add_(grad, 1.0 - b1);
     s.exp_avg_sq.mul_(b2).addcmul_(grad, grad, 1.0 - b2);
-    const auto denom = (s.exp_avg_sq.sqrt() / bias2_sqrt).add_(config_.eps);
-    s.value.addcdiv_(s.exp_avg, denom, -step_size);
+    const auto denom = (s.exp_avg_sq.sqrt() / k.bias2_sqrt).add_(config_.eps);
+    s.value.addcdiv_(s.exp_avg, denom, -k.step_size);
   }
 }
 
@@ -91,9 +119,7 @@ void AdamW::fused_update(std::vector<Slot>& slots, double lr, const torch::Tenso
   for (std::size_t i = 0; i < slots.size(); ++i) {
     auto& s = slots[i];
     if (kernels::adamw_kernel_applies(s.value, s.grad, s.exp_avg, s.exp_avg_sq)) {
-      const kernels::AdamWHyper h{lr, config_.beta1, config_.beta2, config_.eps, s.decay ? config_.weight_decay : 0.0,
-                                  steps_};
-      kernels::adamw_step(s.value, s.grad, s.exp_avg, s.exp_avg_sq, h, clip32, skip);
+      kernels::adamw_step(s.value, s.grad, s.exp_avg, s.exp_avg_sq, hyper(lr, s.decay), clip32, skip);
       continue;
     }
     groups[{s.decay, s.value.device().str(), static_cast<int>(s.value.scalar_type())}].push_back(i);
@@ -142,7 +168,7 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& state, const 
   }
   const auto it = state.find("step");
   if (it == state.end()) fail("{}: optimizer state has no 'step'", source);
-  steps_ = it->second.item<int64_t>();
+  set_steps(it->second.item<int64_t>());
 }
 
 }  // namespace blt::train

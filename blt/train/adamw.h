@@ -11,8 +11,9 @@
 // own (fp32, or fp64 for a double model); moments take it too.
 //
 // A sparse gradient (the hash n-gram tables under train.optimizer.sparse_hash_rows)
-// updates only the rows it holds, with the same arithmetic on copies of those rows
-// (lazy AdamW): rows a step did not use keep their values and moments.
+// updates only the rows it holds, with the same arithmetic on copies of those rows; the
+// steps other rows missed run when they are next read (adamw_rows.h), so the result is
+// dense AdamW's.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -21,6 +22,7 @@
 
 #include <torch/torch.h>
 
+#include "blt/train/adamw_rows.h"
 #include "blt/train/train_config.h"
 
 namespace blt::train {
@@ -53,8 +55,17 @@ class AdamW {
   void set_fused(bool fused) { fused_ = fused; }
   bool fused() const { return fused_; }
   int64_t steps() const { return steps_; }
-  void set_steps(int64_t steps) { steps_ = steps; }  // when restoring state saved piecewise
+  // When restoring state saved piecewise (after catch_up_all: every row current).
+  void set_steps(int64_t steps);
   const std::vector<Param>& params() const { return params_; }
+
+  // Parameters whose gradients came row-sparse are lazy (adamw_rows.h): their rows are
+  // current only where used. catch_up_rows brings the rows (int64, any shape) of parameter
+  // `param` to the current step, before a forward pass reads them (a no-op for a parameter
+  // that never had a sparse gradient); catch_up_all brings every row, before the values are
+  // evaluated or saved. state() and params() hold dense AdamW's values only after catch_up_all.
+  void catch_up_rows(std::size_t param, const torch::Tensor& rows);
+  void catch_up_all();
 
   // State tensors under "exp_avg.NAME", "exp_avg_sq.NAME" and "step".
   std::map<std::string, torch::Tensor> state() const;
@@ -70,12 +81,16 @@ class AdamW {
   };
   void reference_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip);
   void fused_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip, const torch::Tensor& skip);
+  kernels::AdamWHyper hyper(double lr, bool decays) const;
+  void catch_up_rows_through(std::size_t param, const torch::Tensor& rows, int64_t through);
 
   std::vector<Param> params_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;
   OptimizerConfig config_;
   int64_t steps_ = 0;
   bool fused_;
+  std::map<std::size_t, LazyTable> lazy_;  // by parameter index, from its first sparse gradient
+  StepHistory history_;                    // written while lazy_ is not empty
 };
 
 }  // namespace blt::train

@@ -1,7 +1,24 @@
 #include "blt/train/ddp_update.h"
 
+#include "blt/model/blt_model.h"
+
 namespace blt::train {
 namespace {
+
+// Before the hash table's lookup: its rows (the lookup's input) caught up to the current step.
+class CatchUpRows : public model::UnitHook {
+ public:
+  CatchUpRows(AdamW& optimizer, std::size_t param) : optimizer_(optimizer), param_(param) {}
+  torch::Tensor enter(const torch::Tensor& rows) override {
+    optimizer_.catch_up_rows(param_, rows);
+    return rows;
+  }
+  torch::Tensor leave(const torch::Tensor& output) override { return output; }
+
+ private:
+  AdamW& optimizer_;
+  std::size_t param_;
+};
 
 std::vector<torch::Tensor> values_of(const std::vector<AdamW::Param>& params) {
   std::vector<torch::Tensor> out;
@@ -18,7 +35,26 @@ dist::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
 }  // namespace
 
 DdpUpdate::DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config)
-    : DdpUpdate(model_params(model), comm, config) {}
+    : DdpUpdate(model_params(model), comm, config) {
+  if (config.sparse_hash_rows) hook_hash_table(model);
+}
+
+DdpUpdate::~DdpUpdate() {
+  if (hooked_table_) model::set_unit_hook(hooked_table_, nullptr);
+}
+
+void DdpUpdate::hook_hash_table(model::CausalLM& model) {
+  auto* blt = dynamic_cast<model::BltModel*>(&model);
+  if (!blt || !blt->encoder_hash_tok_embedding) return;  // the trainer names this configuration error
+  const auto& weight = blt->encoder_hash_tok_embedding->weight;
+  const auto& params = optimizer_->params();
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (params[i].value.is_same(weight)) {
+      table_hook_ = std::make_unique<CatchUpRows>(*optimizer_, i);
+      hooked_table_ = blt->encoder_hash_tok_embedding.get();
+      model::set_unit_hook(hooked_table_, table_hook_.get());
+    }
+}
 
 DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const OptimizerConfig& config)
     : ParamUpdate(comm, shapes_of(params)),

@@ -2,9 +2,16 @@
 // gradients are summed over ranks by dist::GradSync. In a checkpoint each rank
 // saves its chunk of the flat parameter space (dist::FlatLayout over all
 // parameters) and loads every parameter whole.
+//
+// With train.optimizer.sparse_hash_rows the hash n-gram tables' gradients are row-sparse and
+// AdamW updates only those rows (adamw_rows.h); a hook on the table's lookup brings the rows a
+// forward pass reads to the current step first.
 #pragma once
+#include <memory>
+
 #include "blt/dist/flat_layout.h"
 #include "blt/dist/grad_sync.h"
+#include "blt/model/unit_hooks.h"
 #include "blt/train/param_update.h"
 
 namespace blt::train {
@@ -12,16 +19,21 @@ namespace blt::train {
 class DdpUpdate : public ParamUpdate {
  public:
   DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config);
+  ~DdpUpdate() override;
   torch::Tensor step(double lr, double max_norm) override;
 
  private:
   DdpUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const OptimizerConfig& config);
+  // With sparse hash rows: catches up the rows of the table a lookup is about to read.
+  void hook_hash_table(model::CausalLM& model);
   std::vector<SliceSpec> saved_slices() const override;
   std::vector<SliceSpec> loaded_slices() const override;
 
   std::vector<torch::Tensor> params_;
   dist::FlatLayout layout_;
   dist::GradSync grad_sync_;
+  const torch::nn::Module* hooked_table_ = nullptr;
+  std::unique_ptr<model::UnitHook> table_hook_;
 };
 
 }  // namespace blt::train

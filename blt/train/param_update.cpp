@@ -25,6 +25,7 @@ std::vector<ParamSlice> ParamUpdate::slices(const std::vector<SliceSpec>& specs)
 }
 
 void ParamUpdate::save(const std::string& dir) {
+  catch_up();
   write_shard(dir, comm_.rank(), comm_.world_size(), slices(saved_slices()));
   if (comm_.is_main()) write_shard_manifest(dir, comm_.world_size(), optimizer_->steps(), shapes_);
 }

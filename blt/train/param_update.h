@@ -29,6 +29,10 @@ class ParamUpdate {
   virtual void gather_params() {}
   // Frees the full parameters again where only chunks are kept between uses (fsdp).
   virtual void release_params() {}
+  // Brings rows that lazy updates left behind (row-sparse hash tables, train/adamw_rows.h) to
+  // the current step, as dense AdamW has them: before an evaluation or a saved model. save()
+  // does it itself.
+  void catch_up() { optimizer_->catch_up_all(); }
   // After backward: sums the gradients over ranks, scales them down to `max_norm`
   // when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and
   // clears them. Returns the global norm before clipping as a float64 scalar

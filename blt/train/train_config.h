@@ -31,8 +31,9 @@ struct OptimizerConfig {
     v.field("min_lr_ratio", min_lr_ratio, "cosine decays to this fraction of the peak", in_range(0.0, 1.0));
     v.field("grad_clip", grad_clip, "clip the global gradient norm to this; 0 = off", at_least(0.0));
     v.field("sparse_hash_rows", sparse_hash_rows,
-            "blt: the hash n-gram tables get row-sparse gradients and AdamW updates only the rows a step used "
-            "(lazy AdamW; no dense table gradient); false = dense AdamW as the reference code (docs/perf.md)");
+            "blt: the hash n-gram tables get row-sparse gradients; AdamW updates the rows a step used and "
+            "runs the steps a row missed when it is next read (dense AdamW's values at the cost of the rows "
+            "used; needs dist.strategy ddp); false = dense gradients and updates (docs/perf.md)");
   }
 };
 

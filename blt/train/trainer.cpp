@@ -290,6 +290,7 @@ EvalResult Run::run_eval(int64_t max_batches) {
   o.batch_size = config_.data.batch_size;
   o.max_batches = max_batches;
   o.bf16 = bf16_;
+  update_->catch_up();
   update_->prepare_forward();
   auto result = evaluate(*model_, patcher_.get(), valid_corpus_, o, comm_, device_);
   update_->release_params();
@@ -448,6 +449,7 @@ TrainOutcome Run::go() {
     outcome.peak_memory_bytes = device_.is_cuda() ? compat::peak_memory_bytes(device_.index()) : 0;
     outcome.peak_flops = peak_flops;
   }
+  update_->catch_up();
   update_->gather_params();
   if (comm_.is_main() && options_.save_final_model) {  // at a stable path (e.g. for model.patching.entropy_model)
     const std::string final_dir = config_.train.out_dir + "/model";
