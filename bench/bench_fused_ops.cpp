@@ -1,7 +1,8 @@
 // Times the fused CUDA kernels (blt/kernels/fused_ops.h) against the LibTorch reference code they
 // replace, forward + backward, at the shapes of a blt-1b training step (2 x 8192 bytes, patches
 // of 4): the local models' rows (16384 x 1024, FFN 2816, 16 heads of 64) and the global model's
-// (4096 x 2048, FFN 5632, 16 heads of 128). Inputs as training sees them under bf16 autocast: the
+// (4096 x 2048, FFN 5632, 16 heads of 128), and one local decoder cross-attention (bytes reading
+// the k = 2 vectors of their patch, projections included). Inputs as training sees them under bf16 autocast: the
 // residual stream in float32, projections in bf16.
 //   bench_fused_ops [--iters 20] [--device cuda]
 #include <chrono>
@@ -12,6 +13,7 @@
 #include "blt/core/error.h"
 #include "blt/core/torch_compat.h"
 #include "blt/kernels/fused_ops.h"
+#include "blt/model/cross_attention.h"
 #include "blt/model/rms_norm.h"
 #include "blt/model/rope.h"
 
@@ -104,5 +106,14 @@ int main(int argc, char** argv) {
         },
         {torch::randn({batch, s.length, s.heads, head_dim}, bf16)});
   }
+  // The decoder's cross-attention at blt-1b shapes: 2 x 8192 bytes of 1024, 2048 patches of 4 per
+  // sequence, k = 2; the module's code (q/k/v/o projections and norms included, as in training).
+  const int64_t batch = 2, length = 8192, patches = 2048, dim = 1024, k = 2;
+  const auto patch_ids = (torch::arange(length, f32.dtype(torch::kLong)) / 4).expand({batch, length}).contiguous();
+  blt::model::CrossAttention attention(dim, 16, 16, 1e-5);
+  attention->to(device);
+  row(fmt::format("patch_attention [{} x {} x {}, k {}]", batch, length, dim, k), device, iters,
+      [&](const std::vector<torch::Tensor>& in) { return attention->read_patches(in[0], in[1], patch_ids, k); },
+      {torch::randn({batch, length, dim}, f32), torch::randn({batch, patches * k, dim}, f32)});
   return 0;
 }

@@ -1,6 +1,6 @@
 // The fused operations (blt/kernels/fused_ops.h) against the modules' operator-by-operator
-// LibTorch reference: values and gradients of RMSNorm, SwiGLU and the rotary embedding, and of a
-// whole tiny BLT. On the CPU the fused path runs the kernels' CPU twins (the same formulas); on a
+// LibTorch reference: values and gradients of RMSNorm, SwiGLU, the rotary embedding and the local
+// decoder's cross-attention, and of a whole tiny BLT. On the CPU the fused path runs the kernels' CPU twins (the same formulas); on a
 // GPU, the CUDA kernels.
 //
 // The criterion, for every comparison: the fused result is no farther from the exact one than
@@ -12,6 +12,7 @@
 // float32, 2^-8 for bf16), errors measured in units of the exact result's largest magnitude.
 #include "blt/core/torch_compat.h"
 #include "blt/kernels/fused_ops.h"
+#include "blt/model/cross_attention.h"
 #include "blt/model/feed_forward.h"
 #include "blt/model/rms_norm.h"
 #include "blt/model/rope.h"
@@ -114,6 +115,21 @@ void check_operations(const torch::Device& device) {
           return rope_heads(in[0], rope_table(positions, D, 10000.0, in[0].scalar_type()));
         },
         {q}, torch::randn({2, 3, L, D}, options), type);
+    // The decoder's cross-attention (the module, projections included): 2 sequences of 7 bytes
+    // reading k = 2 vectors of one of 4 patches; heads of 16. Its weights are rounded to bf16
+    // first, so that the exact run starts from the very weights of the bf16 one.
+    const auto ids = torch::tensor({0, 0, 1, 1, 1, 2, 3, 0, 1, 1, 2, 3, 3, 3}, options.dtype(torch::kLong)).view({2, 7});
+    check_against_reference(
+        "patch_attention",
+        [&](const std::vector<torch::Tensor>& in) {
+          torch::manual_seed(3);
+          CrossAttention attention(48, 3, 3, 1e-5);
+          attention->to(torch::kBFloat16);
+          attention->to(in[0].device(), in[0].scalar_type());
+          return attention->read_patches(in[0], in[1], ids, 2);
+        },
+        {torch::randn({2, 7, 48}, options), torch::randn({2, 8, 48}, options)}, torch::randn({2, 7, 48}, options),
+        type);
   }
 }
 

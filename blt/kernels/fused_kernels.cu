@@ -170,6 +170,85 @@ __global__ void rope_kernel(const T* x, const Tab* cos, const Tab* sin, T* y, in
   }
 }
 
+// Patch attention: one warp per (byte, head); lanes stride over head_dim. Warp-uniform control
+// flow, so every lane takes part in the shuffles.
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+struct PatchAttentionShape {
+  int64_t rows, length, patches, k, heads, head_dim;
+  float scale;
+  // Offset of key/value vector j of the patch that (row, head) reads.
+  __device__ int64_t kv_offset(int64_t row, int64_t head, int64_t patch, int64_t j) const {
+    return (((row / length * patches + patch) * k + j) * heads + head) * head_dim;
+  }
+};
+
+template <typename T>
+__device__ void patch_weights(const T* q, const T* keys, int64_t q_at, const PatchAttentionShape& s, int64_t row,
+                              int64_t head, int64_t patch, int lane, float* w) {
+  for (int j = 0; j < s.k; ++j) {
+    const int64_t kv = s.kv_offset(row, head, patch, j);
+    float dot = 0.0f;
+    for (int64_t d = lane; d < s.head_dim; d += 32) dot += load(q, q_at + d) * load(keys, kv + d);
+    w[j] = warp_sum(dot) * s.scale;
+  }
+  kernels::softmax_in_place(w, static_cast<int>(s.k));
+}
+
+template <typename T>
+__global__ void patch_attention_forward_kernel(const T* q, const T* keys, const T* values, const int64_t* patch_ids,
+                                               T* out, PatchAttentionShape s) {
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (warp >= s.rows * s.heads) return;
+  const int64_t row = warp / s.heads, head = warp % s.heads, patch = patch_ids[row], at = warp * s.head_dim;
+  float w[kPatchAttentionMaxK];
+  patch_weights(q, keys, at, s, row, head, patch, lane, w);
+  for (int64_t d = lane; d < s.head_dim; d += 32) {
+    float acc = 0.0f;
+    for (int j = 0; j < s.k; ++j) acc += w[j] * load(values, s.kv_offset(row, head, patch, j) + d);
+    store(out, at + d, acc);
+  }
+}
+
+template <typename T>
+__global__ void patch_attention_backward_kernel(const T* dout, const T* q, const T* keys, const T* values,
+                                                const int64_t* patch_ids, T* dq, float* dkeys, float* dvalues,
+                                                PatchAttentionShape s) {
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (warp >= s.rows * s.heads) return;
+  const int64_t row = warp / s.heads, head = warp % s.heads, patch = patch_ids[row], at = warp * s.head_dim;
+  float w[kPatchAttentionMaxK], ds[kPatchAttentionMaxK];
+  patch_weights(q, keys, at, s, row, head, patch, lane, w);
+  for (int j = 0; j < s.k; ++j) {  // dw_j = dout . v_j
+    const int64_t kv = s.kv_offset(row, head, patch, j);
+    float dot = 0.0f;
+    for (int64_t d = lane; d < s.head_dim; d += 32) dot += load(dout, at + d) * load(values, kv + d);
+    ds[j] = warp_sum(dot);
+  }
+  kernels::softmax_backward_in_place(w, ds, static_cast<int>(s.k));
+  for (int64_t d = lane; d < s.head_dim; d += 32) {
+    const float g = load(dout, at + d), qd = load(q, at + d);
+    float acc = 0.0f;
+    for (int j = 0; j < s.k; ++j) {
+      const int64_t kv = s.kv_offset(row, head, patch, j) + d;
+      acc += ds[j] * load(keys, kv);
+      atomicAdd(dkeys + kv, s.scale * ds[j] * qd);
+      atomicAdd(dvalues + kv, w[j] * g);
+    }
+    store(dq, at + d, s.scale * acc);
+  }
+}
+
+unsigned warp_blocks(int64_t warps) {
+  const int64_t per_block = kElementThreads / 32;
+  return static_cast<unsigned>((warps + per_block - 1) / per_block);
+}
+
 }  // namespace
 
 void rms_norm_forward(const void* x, DType x_type, const void* w, DType w_type, void* y, DType y_type, float* rstd,
@@ -257,6 +336,43 @@ void rope(const void* x, DType x_type, const void* cos, const void* sin, DType t
       },
       x_type, table_type);
   check_launch("rope");
+}
+
+void patch_attention_forward(const void* q, const void* keys, const void* values, const int64_t* patch_ids, void* out,
+                             DType type, int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
+                             int64_t head_dim, float scale, void* stream) {
+  const PatchAttentionShape shape{batch * length, length, patches, k, heads, head_dim, scale};
+  if (shape.rows * heads == 0) return;
+  if (k < 1 || k > kPatchAttentionMaxK) throw std::runtime_error("patch_attention: k = " + std::to_string(k));
+  with_types(
+      [&](auto tag) {
+        using T = type_of<decltype(tag)>;
+        patch_attention_forward_kernel<T><<<warp_blocks(shape.rows * heads), kElementThreads, 0,
+                                            static_cast<cudaStream_t>(stream)>>>(
+            static_cast<const T*>(q), static_cast<const T*>(keys), static_cast<const T*>(values), patch_ids,
+            static_cast<T*>(out), shape);
+      },
+      type);
+  check_launch("patch_attention_forward");
+}
+
+void patch_attention_backward(const void* dout, const void* q, const void* keys, const void* values,
+                              const int64_t* patch_ids, void* dq, float* dkeys, float* dvalues, DType type,
+                              int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
+                              int64_t head_dim, float scale, void* stream) {
+  const PatchAttentionShape shape{batch * length, length, patches, k, heads, head_dim, scale};
+  if (shape.rows * heads == 0) return;
+  if (k < 1 || k > kPatchAttentionMaxK) throw std::runtime_error("patch_attention: k = " + std::to_string(k));
+  with_types(
+      [&](auto tag) {
+        using T = type_of<decltype(tag)>;
+        patch_attention_backward_kernel<T><<<warp_blocks(shape.rows * heads), kElementThreads, 0,
+                                             static_cast<cudaStream_t>(stream)>>>(
+            static_cast<const T*>(dout), static_cast<const T*>(q), static_cast<const T*>(keys),
+            static_cast<const T*>(values), patch_ids, static_cast<T*>(dq), dkeys, dvalues, shape);
+      },
+      type);
+  check_launch("patch_attention_backward");
 }
 
 }  // namespace blt::kernels::cuda

@@ -33,4 +33,19 @@ void silu_mul_backward(const void* dy, const void* g, const void* u, void* dg, v
 void rope(const void* x, DType x_type, const void* cos, const void* sin, DType table_type, void* y, int64_t batch,
           int64_t length, int64_t heads, int64_t head_dim, bool inverse, void* stream);
 
+// Byte queries attending to the k keys and values of their own patch (the local decoder's
+// cross-attention): q [batch * length, heads, head_dim], keys and values [batch, patches, k, heads,
+// head_dim], patch_ids int64 [batch * length] (each in [0, patches)); out like q. One type for all.
+// k <= kPatchAttentionMaxK.
+constexpr int kPatchAttentionMaxK = 8;
+void patch_attention_forward(const void* q, const void* keys, const void* values, const int64_t* patch_ids, void* out,
+                             DType type, int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
+                             int64_t head_dim, float scale, void* stream);
+// Its backward: dq (q's type) and dkeys, dvalues float [batch, patches, k, heads, head_dim], which
+// the caller zeroes; bytes of one patch add into them (atomics, so the order of those sums varies).
+void patch_attention_backward(const void* dout, const void* q, const void* keys, const void* values,
+                              const int64_t* patch_ids, void* dq, float* dkeys, float* dvalues, DType type,
+                              int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
+                              int64_t head_dim, float scale, void* stream);
+
 }  // namespace blt::kernels::cuda

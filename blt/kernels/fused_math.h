@@ -41,4 +41,22 @@ BLT_HD float rms_norm_input_grad(float r, float w_dy, float xh, float mean_w_dy_
   return r * (w_dy - xh * mean_w_dy_xh);
 }
 
+// The local decoder's cross-attention: a byte attends to the k vectors of its patch only, so its
+// attention weights are a softmax over k scores. In place: scores s[0..k) -> weights.
+BLT_HD void softmax_in_place(float* s, int k) {
+  float top = s[0];
+  for (int j = 1; j < k; ++j) top = s[j] > top ? s[j] : top;
+  float total = 0.0f;
+  for (int j = 0; j < k; ++j) total += (s[j] = expf(s[j] - top));
+  for (int j = 0; j < k; ++j) s[j] /= total;
+}
+
+// Its backward, in place: the gradients of the weights dw[0..k) -> of the scores,
+// ds_j = w_j (dw_j - sum_i w_i dw_i).
+BLT_HD void softmax_backward_in_place(const float* w, float* dw, int k) {
+  float mean = 0.0f;
+  for (int j = 0; j < k; ++j) mean += w[j] * dw[j];
+  for (int j = 0; j < k; ++j) dw[j] = w[j] * (dw[j] - mean);
+}
+
 }  // namespace blt::kernels

@@ -158,6 +158,60 @@ class RopeFunction : public torch::autograd::Function<RopeFunction> {
   }
 };
 
+class PatchAttentionFunction : public torch::autograd::Function<PatchAttentionFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& keys,
+                               const torch::Tensor& values, const torch::Tensor& patch_ids, double scale) {
+    require_kernels(q);
+    TORCH_CHECK(q.dim() == 4 && keys.dim() == 5 && keys.sizes() == values.sizes() && keys.size(0) == q.size(0) &&
+                    keys.size(3) == q.size(2) && keys.size(4) == q.size(3) && keys.size(2) >= 1 &&
+                    keys.size(2) <= kPatchAttentionMaxK,
+                "fused patch_attention: q ", q.sizes(), " with keys ", keys.sizes(), " and values ", values.sizes());
+    TORCH_CHECK(keys.scalar_type() == q.scalar_type() && values.scalar_type() == q.scalar_type(),
+                "fused patch_attention: q, keys and values of one type, not ", q.scalar_type(), ", ",
+                keys.scalar_type(), ", ", values.scalar_type());
+    TORCH_CHECK(patch_ids.scalar_type() == torch::kLong && patch_ids.dim() == 2 && patch_ids.size(0) == q.size(0) &&
+                    patch_ids.size(1) == q.size(1),
+                "fused patch_attention: patch_ids int64 [B, L], not ", patch_ids.sizes(), " ", patch_ids.scalar_type());
+    const auto qc = q.contiguous(), kc = keys.contiguous(), vc = values.contiguous(), ids = patch_ids.contiguous();
+    auto out = torch::empty_like(qc);
+    if (q.is_cuda()) {
+#ifdef BLT_WITH_CUDA_KERNELS
+      const c10::cuda::CUDAGuard guard(q.device());
+      cuda::patch_attention_forward(qc.data_ptr(), kc.data_ptr(), vc.data_ptr(), ids.data_ptr<int64_t>(),
+                                    out.data_ptr(), dtype_of(qc), q.size(0), q.size(1), keys.size(1), keys.size(2),
+                                    q.size(2), q.size(3), static_cast<float>(scale), stream_of(q));
+#endif
+    } else {
+      cpu::patch_attention_forward(qc, kc, vc, ids, scale, out);
+    }
+    ctx->save_for_backward({qc, kc, vc, ids});
+    ctx->saved_data["scale"] = scale;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &q = saved[0], &keys = saved[1], &values = saved[2], &ids = saved[3];
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const auto dout = grads[0].to(q.scalar_type()).contiguous();
+    auto dq = torch::empty_like(q);
+    auto dkeys = torch::zeros(keys.sizes(), keys.options().dtype(torch::kFloat)), dvalues = torch::zeros_like(dkeys);
+    if (q.is_cuda()) {
+#ifdef BLT_WITH_CUDA_KERNELS
+      const c10::cuda::CUDAGuard guard(q.device());
+      cuda::patch_attention_backward(dout.data_ptr(), q.data_ptr(), keys.data_ptr(), values.data_ptr(),
+                                     ids.data_ptr<int64_t>(), dq.data_ptr(), dkeys.data_ptr<float>(),
+                                     dvalues.data_ptr<float>(), dtype_of(q), q.size(0), q.size(1), keys.size(1),
+                                     keys.size(2), q.size(2), q.size(3), static_cast<float>(scale), stream_of(q));
+#endif
+    } else {
+      cpu::patch_attention_backward(dout, q, keys, values, ids, scale, dq, dkeys, dvalues);
+    }
+    return {dq, dkeys.to(keys.scalar_type()), dvalues.to(values.scalar_type()), {}, {}};
+  }
+};
+
 }  // namespace
 
 void set_fused_mode(FusedMode mode) { g_mode = mode; }
@@ -190,6 +244,11 @@ torch::Tensor silu_mul(const torch::Tensor& gate, const torch::Tensor& up) { ret
 
 torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   return RopeFunction::apply(x, cos, sin);
+}
+
+torch::Tensor patch_attention(const torch::Tensor& q, const torch::Tensor& keys, const torch::Tensor& values,
+                              const torch::Tensor& patch_ids, double scale) {
+  return PatchAttentionFunction::apply(q, keys, values, patch_ids, scale);
 }
 
 }  // namespace blt::kernels

@@ -2,6 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <vector>
+
 #include "blt/kernels/fused_math.h"
 
 namespace blt::kernels::cpu {
@@ -105,6 +107,103 @@ void rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor&
     }
   });
   y.copy_(yf);
+}
+
+namespace {
+
+// The shapes of a patch attention and where the k vectors of (row, head) begin.
+struct PatchShape {
+  int64_t batch, length, patches, k, heads, head_dim;
+  explicit PatchShape(const torch::Tensor& keys, int64_t length_)
+      : batch(keys.size(0)), length(length_), patches(keys.size(1)), k(keys.size(2)), heads(keys.size(3)),
+        head_dim(keys.size(4)) {}
+  int64_t kv(int64_t row, int64_t head, int64_t patch, int64_t j) const {
+    return (((row / length * patches + patch) * k + j) * heads + head) * head_dim;
+  }
+};
+
+// The softmax weights of (row, head) over its patch's k keys (the CUDA kernel's patch_weights).
+void patch_weights(const float* q, const float* keys, int64_t at, const PatchShape& s, int64_t row, int64_t head,
+                   int64_t patch, float scale, float* w) {
+  for (int64_t j = 0; j < s.k; ++j) {
+    const float* key = keys + s.kv(row, head, patch, j);
+    float dot = 0.0f;
+    for (int64_t d = 0; d < s.head_dim; ++d) dot += q[at + d] * key[d];
+    w[j] = dot * scale;
+  }
+  kernels::softmax_in_place(w, static_cast<int>(s.k));
+}
+
+}  // namespace
+
+void patch_attention_forward(const torch::Tensor& q, const torch::Tensor& keys, const torch::Tensor& values,
+                             const torch::Tensor& patch_ids, double scale, torch::Tensor& out) {
+  const auto qf = as_float(q), kf = as_float(keys), vf = as_float(values);
+  const auto ids = patch_ids.contiguous();
+  auto of = torch::empty_like(qf);
+  const PatchShape s(kf, q.size(1));
+  const float* qp = qf.data_ptr<float>();
+  const float* kp = kf.data_ptr<float>();
+  const float* vp = vf.data_ptr<float>();
+  const int64_t* ip = ids.data_ptr<int64_t>();
+  float* op = of.data_ptr<float>();
+  at::parallel_for(0, s.batch * s.length * s.heads, 64, [&](int64_t begin, int64_t end) {
+    std::vector<float> w(static_cast<std::size_t>(s.k));
+    for (int64_t unit = begin; unit < end; ++unit) {  // (row, head), as the CUDA kernel's warps
+      const int64_t row = unit / s.heads, head = unit % s.heads, patch = ip[row], at = unit * s.head_dim;
+      patch_weights(qp, kp, at, s, row, head, patch, static_cast<float>(scale), w.data());
+      for (int64_t d = 0; d < s.head_dim; ++d) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < s.k; ++j) acc += w[j] * vp[s.kv(row, head, patch, j) + d];
+        op[at + d] = acc;
+      }
+    }
+  });
+  out.copy_(of);
+}
+
+void patch_attention_backward(const torch::Tensor& dout, const torch::Tensor& q, const torch::Tensor& keys,
+                              const torch::Tensor& values, const torch::Tensor& patch_ids, double scale,
+                              torch::Tensor& dq, torch::Tensor& dkeys, torch::Tensor& dvalues) {
+  const auto gf = as_float(dout), qf = as_float(q), kf = as_float(keys), vf = as_float(values);
+  const auto ids = patch_ids.contiguous();
+  auto dqf = torch::empty_like(qf);
+  const PatchShape s(kf, q.size(1));
+  const float sc = static_cast<float>(scale);
+  const float* gp = gf.data_ptr<float>();
+  const float* qp = qf.data_ptr<float>();
+  const float* kp = kf.data_ptr<float>();
+  const float* vp = vf.data_ptr<float>();
+  const int64_t* ip = ids.data_ptr<int64_t>();
+  float* dqp = dqf.data_ptr<float>();
+  float* dkp = dkeys.data_ptr<float>();
+  float* dvp = dvalues.data_ptr<float>();
+  // One sequence per task: its bytes add only into its own patches' key and value gradients.
+  at::parallel_for(0, s.batch, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> w(static_cast<std::size_t>(s.k)), ds(static_cast<std::size_t>(s.k));
+    for (int64_t unit = begin * s.length * s.heads; unit < end * s.length * s.heads; ++unit) {
+      const int64_t row = unit / s.heads, head = unit % s.heads, patch = ip[row], at = unit * s.head_dim;
+      patch_weights(qp, kp, at, s, row, head, patch, sc, w.data());
+      for (int64_t j = 0; j < s.k; ++j) {
+        const float* value = vp + s.kv(row, head, patch, j);
+        float dot = 0.0f;
+        for (int64_t d = 0; d < s.head_dim; ++d) dot += gp[at + d] * value[d];
+        ds[j] = dot;
+      }
+      kernels::softmax_backward_in_place(w.data(), ds.data(), static_cast<int>(s.k));
+      for (int64_t d = 0; d < s.head_dim; ++d) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < s.k; ++j) {
+          const int64_t kv = s.kv(row, head, patch, j) + d;
+          acc += ds[j] * kp[kv];
+          dkp[kv] += sc * ds[j] * qp[at + d];
+          dvp[kv] += w[j] * gp[at + d];
+        }
+        dqp[at + d] = sc * acc;
+      }
+    }
+  });
+  dq.copy_(dqf);
 }
 
 }  // namespace blt::kernels::cpu

@@ -20,4 +20,12 @@ void silu_mul_backward(const torch::Tensor& dy, const torch::Tensor& gate, const
 // x, y [B, L, H, head_dim] contiguous; cos, sin [L, head_dim]. `inverse`: the backward.
 void rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, bool inverse, torch::Tensor& y);
 
+// q, out [B, L, H, D]; keys, values [B, P, k, H, D]; patch_ids int64 [B, L].
+void patch_attention_forward(const torch::Tensor& q, const torch::Tensor& keys, const torch::Tensor& values,
+                             const torch::Tensor& patch_ids, double scale, torch::Tensor& out);
+// Fills dq (q's type) and dkeys, dvalues (float, zeroed by the caller).
+void patch_attention_backward(const torch::Tensor& dout, const torch::Tensor& q, const torch::Tensor& keys,
+                              const torch::Tensor& values, const torch::Tensor& patch_ids, double scale,
+                              torch::Tensor& dq, torch::Tensor& dkeys, torch::Tensor& dvalues);
+
 }  // namespace blt::kernels::cpu

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "blt/core/torch_compat.h"
+#include "blt/kernels/fused_ops.h"
 
 namespace blt::model {
 
@@ -66,8 +67,13 @@ torch::Tensor CrossAttentionImpl::read_patches(const torch::Tensor& byte_queries
                                                const torch::Tensor& patch_ids, int64_t k) {
   const int64_t B = byte_queries.size(0), L = byte_queries.size(1);
   auto [keys, values] = patch_keys_values(patch_kv, k);
+  auto q = q_proj(q_norm(byte_queries)).view({B, L, heads, head_dim});
+  if (kernels::use_fused(q) && keys.scalar_type() == q.scalar_type() && k <= kernels::kPatchAttentionMaxK) {
+    auto out = kernels::patch_attention(q, keys, values, patch_ids, scale());
+    return byte_queries + o_proj(out.view({B, L, heads * head_dim}));
+  }
   auto index = patch_ids.view({B, L, 1, 1, 1}).expand({B, L, k, heads, head_dim});
-  return attend_patch(byte_queries, keys.gather(1, index), values.gather(1, index));
+  return attend(byte_queries, q.unsqueeze(2), keys.gather(1, index), values.gather(1, index));
 }
 
 std::pair<torch::Tensor, torch::Tensor> CrossAttentionImpl::patch_keys_values(const torch::Tensor& patch_kv, int64_t k) {
@@ -80,7 +86,12 @@ std::pair<torch::Tensor, torch::Tensor> CrossAttentionImpl::patch_keys_values(co
 torch::Tensor CrossAttentionImpl::attend_patch(const torch::Tensor& byte_queries, const torch::Tensor& keys,
                                                const torch::Tensor& values) {
   const int64_t B = byte_queries.size(0), L = byte_queries.size(1);
-  auto q = q_proj(q_norm(byte_queries)).view({B, L, 1, heads, head_dim});
+  return attend(byte_queries, q_proj(q_norm(byte_queries)).view({B, L, 1, heads, head_dim}), keys, values);
+}
+
+torch::Tensor CrossAttentionImpl::attend(const torch::Tensor& byte_queries, const torch::Tensor& q,
+                                         const torch::Tensor& keys, const torch::Tensor& values) {
+  const int64_t B = byte_queries.size(0), L = byte_queries.size(1);
   auto scores = (q * keys).sum(-1, /*keepdim=*/false, accumulate_type(q)) * scale();  // [B, L, k, H]
   auto weights = torch::softmax(scores, 2).to(values.scalar_type());
   auto out = (weights.unsqueeze(-1) * values).sum(2);  // [B, L, H, D]

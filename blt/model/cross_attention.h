@@ -8,7 +8,8 @@
 // - pool_bytes: the k query vectors of patch p attend only to the bytes of p
 //   (a segment softmax over each patch's bytes; O(L * k * dim) memory);
 // - read_patches: byte i attends only to the k vectors of its patch (a gather
-//   of k keys per byte; O(L * k * dim) memory).
+//   of k keys per byte; O(L * k * dim) memory), or, where the fused kernels run,
+//   kernels::patch_attention, which reads each patch's vectors in place.
 // `dense` computes the same thing with an explicit mask, for tests.
 #pragma once
 #include <torch/torch.h>
@@ -45,6 +46,10 @@ class CrossAttentionImpl : public torch::nn::Module {
   int64_t heads, kv_heads, head_dim;
 
  private:
+  // byte_queries [B, L, dim] plus o_proj of their projected queries q [B, L, 1, heads, head_dim]
+  // attending to the k keys and values each byte reads ([B, L, k, heads, head_dim]).
+  torch::Tensor attend(const torch::Tensor& byte_queries, const torch::Tensor& q, const torch::Tensor& keys,
+                       const torch::Tensor& values);
   // [B, N, dim] -> [B, N, heads, head_dim] with key/value heads repeated for GQA.
   torch::Tensor project_kv(torch::nn::Linear& proj, const torch::Tensor& x);
   double scale() const;
