@@ -33,7 +33,8 @@ struct OptimizerConfig {
     v.field("sparse_hash_rows", sparse_hash_rows,
             "blt: the hash n-gram tables get row-sparse gradients; AdamW updates the rows a step used and "
             "runs the steps a row missed when it is next read (dense AdamW's values at the cost of the rows "
-            "used; needs dist.strategy ddp); false = dense gradients and updates (docs/perf.md)");
+            "used; under dist.strategy ddp, dense updates under zero2/fsdp); false = dense gradients and updates "
+            "(docs/perf.md)");
   }
 };
 
