@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   // The decoder's cross-attention at blt-1b shapes: 2 x 8192 bytes of 1024, 2048 patches of 4 per
   // sequence, k = 2; the module's code (q/k/v/o projections and norms included, as in training).
   const int64_t batch = 2, length = 8192, patches = 2048, dim = 1024, k = 2;
-  const auto patch_ids = (torch::arange(length, f32.dtype(torch::kLong)) / 4).expand({batch, length}).contiguous();
+  const auto patch_ids = torch::arange(length, f32.dtype(torch::kLong)).div(4, "floor").expand({batch, length}).contiguous();
   blt::model::CrossAttention attention(dim, 16, 16, 1e-5);
   attention->to(device);
   row(fmt::format("patch_attention [{} x {} x {}, k {}]", batch, length, dim, k), device, iters,
