@@ -63,7 +63,7 @@ class AdamW {
   // current only where used. catch_up_rows brings the rows (int64, any shape) of parameter
   // `param` to the current step, before a forward pass reads them (a no-op for a parameter
   // that never had a sparse gradient); catch_up_all brings every row, before the values are
-  // evaluated or saved. state() and params() hold dense AdamW's values only after catch_up_all.
+  // saved or read whole. state() and params() hold dense AdamW's values only after catch_up_all.
   void catch_up_rows(std::size_t param, const torch::Tensor& rows);
   void catch_up_all();
 

@@ -5,7 +5,8 @@
 // that cost +0.10 bits/byte on a 300-step run (docs/perf.md). So LazyRows keeps, per table row,
 // the last step applied to it and, per step, that step's scalars (on the device: nothing waits
 // for it), and runs the steps a row missed just before anything reads or changes it: the forward
-// pass that looks it up, the update that next holds it, evaluation and saving (catch_up_all).
+// pass that looks it up (training or evaluation), the update that next holds it, and saving or
+// reading the whole table (catch_up_all).
 // Every row then holds what dense AdamW would have given it (the same arithmetic with a zero
 // gradient, step by step), at the cost of the rows a step uses, plus the missed steps' arithmetic
 // (no memory traffic beyond the row itself).

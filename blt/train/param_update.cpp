@@ -24,8 +24,15 @@ std::vector<ParamSlice> ParamUpdate::slices(const std::vector<SliceSpec>& specs)
   return out;
 }
 
+void ParamUpdate::with_whole_params(const std::function<void()>& use) {
+  optimizer_->catch_up_all();
+  gather_whole();
+  use();
+  release_whole();
+}
+
 void ParamUpdate::save(const std::string& dir) {
-  catch_up();
+  optimizer_->catch_up_all();  // the saved rows are dense AdamW's
   write_shard(dir, comm_.rank(), comm_.world_size(), slices(saved_slices()));
   if (comm_.is_main()) write_shard_manifest(dir, comm_.world_size(), optimizer_->steps(), shapes_);
 }

@@ -4,8 +4,10 @@
 //   ddp    replicated: gradients all-reduced (dist/grad_sync), AdamW on whole parameters
 //   zero2  gradients reduce-scattered per unit, AdamW on this rank's fp32 chunk of the
 //          flat parameter space, updated chunks all-gathered (train/sharded_update)
-//   fsdp   as zero2, but each unit is whole only while it is used (train/fsdp_hooks)
+//   fsdp   as zero2, but transformer blocks and embedding tables are whole only while
+//          they are used (train/fsdp_hooks)
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,17 +24,14 @@ class ParamUpdate {
  public:
   virtual ~ParamUpdate() = default;
 
-  // Before a forward pass (training or evaluation): fsdp gathers the units that
-  // no hook gathers just in time.
-  virtual void prepare_forward() {}
-  // Makes every parameter whole (to save the model).
-  virtual void gather_params() {}
-  // Frees the full parameters again where only chunks are kept between uses (fsdp).
-  virtual void release_params() {}
-  // Brings rows that lazy updates left behind (row-sparse hash tables, train/adamw_rows.h) to
-  // the current step, as dense AdamW has them: before an evaluation or a saved model. save()
-  // does it itself.
-  void catch_up() { optimizer_->catch_up_all(); }
+  // Between steps every strategy holds what a forward pass needs and no hook gathers just in
+  // time (fsdp: every unit but the transformer blocks and embedding tables, which gather
+  // themselves around their use), so a forward pass, for training or evaluation, needs no call.
+  //
+  // Runs `use` with every parameter whole and current, as one dense process would hold them
+  // (hash-table rows that sparse updates left behind caught up; fsdp's units all gathered),
+  // then returns to what the strategy keeps between steps: to save or read the whole model.
+  void with_whole_params(const std::function<void()>& use);
   // After backward: sums the gradients over ranks, scales them down to `max_norm`
   // when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and
   // clears them. Returns the global norm before clipping as a float64 scalar
@@ -70,6 +69,9 @@ class ParamUpdate {
   virtual std::vector<SliceSpec> loaded_slices() const = 0;  // what this rank needs back
   // Called after load() filled the optimizer parameters and state.
   virtual void after_load() {}
+  // with_whole_params's gathering of every parameter, and its return to the between-steps state.
+  virtual void gather_whole() {}
+  virtual void release_whole() {}
   // AdamW at `lr` on `grads` (one per optimizer parameter), scaled down to
   // `max_norm` by their global L2 `norm`, unless this step's or an earlier
   // step's norm was not finite. Neither test waits for the device.

@@ -52,26 +52,22 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> p
     hooks_[blocks[k]]->set_neighbours(next, previous);
   }
   optimizer_ = std::make_unique<AdamW>(std::move(chunk_params), config);
-  release_params();
+  if (fsdp_) chunks_changed();
 }
 
 ShardedUpdate::~ShardedUpdate() {
   for (const auto* module : hooked_modules_) model::set_unit_hook(module, nullptr);
 }
 
-void ShardedUpdate::prepare_forward() {
-  for (std::size_t i = 0; i < units_.size(); ++i)
-    if (!hooks_[i] && !units_[i]->gathered()) units_[i]->gather();
-}
-
-void ShardedUpdate::gather_params() {
+void ShardedUpdate::gather_whole() {
   for (auto& u : units_)
     if (!u->gathered()) u->gather();
 }
 
-void ShardedUpdate::release_params() {
+void ShardedUpdate::release_whole() {
   if (!fsdp_) return;
-  for (auto& u : units_) u->release();
+  for (std::size_t i = 0; i < units_.size(); ++i)
+    if (hooks_[i]) units_[i]->release();
 }
 
 torch::Tensor ShardedUpdate::step(double lr, double max_norm) {
@@ -103,10 +99,11 @@ std::vector<ParamUpdate::SliceSpec> ShardedUpdate::saved_slices() const {
 }
 
 void ShardedUpdate::chunks_changed() {
-  if (fsdp_) {
-    release_params();
-  } else {
-    for (auto& u : units_) u->gather();
+  for (std::size_t i = 0; i < units_.size(); ++i) {
+    if (fsdp_ && hooks_[i])
+      units_[i]->release();
+    else
+      units_[i]->gather();  // the updated chunks, into the whole parameters
   }
 }
 

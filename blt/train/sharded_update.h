@@ -9,8 +9,9 @@
 //   fsdp   keeps only the chunks between uses. Transformer blocks and embedding tables
 //          are gathered by their hooks (train/fsdp_hooks) just before their forward and
 //          freed after it; a block is gathered again for its backward and reduce-scattered
-//          right after it, and each block prefetches the next one to run. The other units (cross attention, norms, projections, head) are
-//          gathered for a forward pass and freed after the step.
+//          right after it, and each block prefetches the next one to run. The other units
+//          (cross attention, norms, projections, head) stay whole: gathered again after each
+//          step, ready for the next forward pass.
 #pragma once
 #include <memory>
 #include <vector>
@@ -25,9 +26,6 @@ class ShardedUpdate : public ParamUpdate {
  public:
   ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool fsdp);
   ~ShardedUpdate() override;
-  void prepare_forward() override;
-  void gather_params() override;
-  void release_params() override;
   torch::Tensor step(double lr, double max_norm) override;
 
  private:
@@ -42,11 +40,14 @@ class ShardedUpdate : public ParamUpdate {
   std::vector<SliceSpec> saved_slices() const override;
   std::vector<SliceSpec> loaded_slices() const override { return saved_slices(); }
   void after_load() override { chunks_changed(); }
-  // zero2 all-gathers the chunks into the parameters; fsdp frees the parameters.
+  void gather_whole() override;
+  void release_whole() override;
+  // zero2 all-gathers the chunks into the parameters; fsdp frees the hooked units and
+  // gathers the others.
   void chunks_changed();
 
   std::vector<std::unique_ptr<dist::ShardedUnit>> units_;
-  std::vector<std::unique_ptr<GatherHook>> hooks_;  // per unit; null where prepare_forward() gathers it
+  std::vector<std::unique_ptr<GatherHook>> hooks_;  // per unit; null for the units kept whole
   std::vector<bool> reduced_in_backward_;                 // per unit: by its hook (blocks)
   std::vector<const torch::nn::Module*> hooked_modules_;
   std::vector<Segment> segments_;

@@ -294,11 +294,9 @@ EvalResult Run::run_eval(int64_t max_batches) {
   o.batch_size = config_.data.batch_size;
   o.max_batches = max_batches;
   o.bf16 = bf16_;
-  update_->catch_up();
-  update_->prepare_forward();
-  auto result = evaluate(*model_, patcher_.get(), valid_corpus_, o, comm_, device_);
-  update_->release_params();
-  return result;
+  // The strategy keeps what a forward pass reads ready between steps (ParamUpdate); hash rows
+  // behind the current step catch up as they are looked up.
+  return evaluate(*model_, patcher_.get(), valid_corpus_, o, comm_, device_);
 }
 
 void Run::log_eval(const EvalResult& r) {
@@ -368,7 +366,6 @@ TrainOutcome Run::go() {
     if (options_.before_step) options_.before_step(counters_.step + 1);
     auto stats = BatchTotals::zeros(device_);
     if (timer_) timer_->begin_step();
-    update_->prepare_forward();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
       const auto tokens = loader_->next()->tokens;
       if (timer_) timer_->mark("data/loader");
@@ -453,17 +450,16 @@ TrainOutcome Run::go() {
     outcome.peak_memory_bytes = device_.is_cuda() ? compat::peak_memory_bytes(device_.index()) : 0;
     outcome.peak_flops = peak_flops;
   }
-  update_->catch_up();
-  update_->gather_params();
-  if (comm_.is_main() && options_.save_final_model) {  // at a stable path (e.g. for model.patching.entropy_model)
+  update_->with_whole_params([&] {
+    if (!comm_.is_main() || !options_.save_final_model) return;
+    // At a stable path (e.g. for model.patching.entropy_model).
     const std::string final_dir = config_.train.out_dir + "/model";
     fs::remove_all(final_dir + ".tmp");
     model::save_model_checkpoint(final_dir + ".tmp", *model_);
     fs::remove_all(final_dir);
     fs::rename(final_dir + ".tmp", final_dir);
     spdlog::info("final model: {}", final_dir);
-  }
-  update_->release_params();
+  });
   comm_.barrier();
   if (valid_corpus_) {
     outcome.valid = run_eval(0);
