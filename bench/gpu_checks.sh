@@ -6,6 +6,7 @@
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
 # BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
+# SCALING_STRATEGIES / SCALING_SET narrow and override the scaling stage (bench/scaling.sh).
 #         (multigpu and scaling need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
