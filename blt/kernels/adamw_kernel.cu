@@ -5,11 +5,11 @@
 // through the whole tensor, which is what a memory-bound update wants (docs/kernels.md).
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <stdexcept>
 #include <string>
 
 #include "blt/kernels/adamw_kernel.h"
+#include "blt/kernels/fused_kernels.h"
 
 namespace blt::kernels::cuda {
 namespace {
@@ -79,14 +79,7 @@ __global__ void adamw_catch_up_kernel(float* value, float* m, float* v, int64_t 
 }
 
 int blocks_for(int64_t work) {  // enough blocks to fill every SM several times, no more
-  static std::atomic<int> sms{0};
-  if (sms == 0) {
-    int device = 0, count = 0;
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
-    sms = count > 0 ? count : 1;
-  }
-  const int64_t wanted = (work + kThreads - 1) / kThreads, cap = static_cast<int64_t>(sms) * 8;
+  const int64_t wanted = (work + kThreads - 1) / kThreads, cap = static_cast<int64_t>(sm_count()) * 8;
   return static_cast<int>(wanted < cap ? wanted : cap);
 }
 

@@ -15,6 +15,21 @@
 #include "blt/kernels/fused_math.h"
 
 namespace blt::kernels::cuda {
+
+int sm_count() {  // per device, asked once: launches must not pay for a driver query
+  constexpr int kDevices = 64;
+  static std::atomic<int> counts[kDevices] = {};
+  int device = 0;
+  cudaGetDevice(&device);
+  if (device < 0 || device >= kDevices) device = 0;
+  if (counts[device] == 0) {
+    int count = 0;
+    cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
+    counts[device] = count > 0 ? count : 1;
+  }
+  return counts[device];
+}
+
 namespace {
 
 using bf16 = __nv_bfloat16;
@@ -47,19 +62,6 @@ void check_launch(const char* what) {
   if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
-int sm_count() {  // per device, asked once: launches must not pay for a driver query
-  constexpr int kDevices = 64;
-  static std::atomic<int> counts[kDevices] = {};
-  int device = 0;
-  cudaGetDevice(&device);
-  if (device < 0 || device >= kDevices) device = 0;
-  if (counts[device] == 0) {
-    int count = 0;
-    cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
-    counts[device] = count > 0 ? count : 1;
-  }
-  return counts[device];
-}
 
 constexpr int kRowThreads = 256;
 constexpr int kElementThreads = 256;
@@ -244,6 +246,13 @@ __global__ void patch_attention_backward_kernel(const T* dout, const T* q, const
   }
 }
 
+// The launchers' shape; k bounds the kernels' per-lane arrays of scores.
+PatchAttentionShape patch_shape(int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
+                                int64_t head_dim, float scale) {
+  if (k < 1 || k > kPatchAttentionMaxK) throw std::runtime_error("patch_attention: k = " + std::to_string(k));
+  return {batch * length, length, patches, k, heads, head_dim, scale};
+}
+
 unsigned warp_blocks(int64_t warps) {
   const int64_t per_block = kElementThreads / 32;
   return static_cast<unsigned>((warps + per_block - 1) / per_block);
@@ -341,9 +350,8 @@ void rope(const void* x, DType x_type, const void* cos, const void* sin, DType t
 void patch_attention_forward(const void* q, const void* keys, const void* values, const int64_t* patch_ids, void* out,
                              DType type, int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
                              int64_t head_dim, float scale, void* stream) {
-  const PatchAttentionShape shape{batch * length, length, patches, k, heads, head_dim, scale};
-  if (shape.rows * heads == 0) return;
-  if (k < 1 || k > kPatchAttentionMaxK) throw std::runtime_error("patch_attention: k = " + std::to_string(k));
+  if (batch * length * heads == 0) return;
+  const auto shape = patch_shape(batch, length, patches, k, heads, head_dim, scale);
   with_types(
       [&](auto tag) {
         using T = type_of<decltype(tag)>;
@@ -360,9 +368,8 @@ void patch_attention_backward(const void* dout, const void* q, const void* keys,
                               const int64_t* patch_ids, void* dq, float* dkeys, float* dvalues, DType type,
                               int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
                               int64_t head_dim, float scale, void* stream) {
-  const PatchAttentionShape shape{batch * length, length, patches, k, heads, head_dim, scale};
-  if (shape.rows * heads == 0) return;
-  if (k < 1 || k > kPatchAttentionMaxK) throw std::runtime_error("patch_attention: k = " + std::to_string(k));
+  if (batch * length * heads == 0) return;
+  const auto shape = patch_shape(batch, length, patches, k, heads, head_dim, scale);
   with_types(
       [&](auto tag) {
         using T = type_of<decltype(tag)>;

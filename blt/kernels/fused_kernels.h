@@ -10,6 +10,9 @@ namespace blt::kernels::cuda {
 
 enum class DType { kFloat, kBFloat16 };
 
+// The current device's multiprocessor count (sizes grids), asked of the driver once per device.
+int sm_count();
+
 // The largest row the RMSNorm backward takes: its per-block dw accumulators are 4 bytes per column
 // of shared memory, 48 KiB at most without opting in to more.
 constexpr int64_t kRmsNormMaxDim = 12 * 1024;
