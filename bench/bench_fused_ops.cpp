@@ -3,7 +3,9 @@
 // of 4): the local models' rows (16384 x 1024, FFN 2816, 16 heads of 64) and the global model's
 // (4096 x 2048, FFN 5632, 16 heads of 128), and one local decoder cross-attention (bytes reading
 // the k = 2 vectors of their patch, projections included). Inputs as training sees them under bf16 autocast: the
-// residual stream in float32, projections in bf16.
+// residual stream in float32, projections in bf16. Last, the optimizer's row-sparse hash-table step
+// (train.optimizer.sparse_hash_rows): gradient norm and AdamW over the rows of blt-1b's 3 M x 1024
+// tables that 2 x 8192 bytes look up (6 n-gram sizes), the reference loop against blt's row kernels.
 //   bench_fused_ops [--iters 20] [--device cuda]
 #include <chrono>
 #include <iostream>
@@ -16,6 +18,8 @@
 #include "blt/model/cross_attention.h"
 #include "blt/model/rms_norm.h"
 #include "blt/model/rope.h"
+#include "blt/train/adamw.h"
+#include "blt/train/param_update.h"
 
 namespace {
 
@@ -49,12 +53,37 @@ double time_op(FusedMode mode, const torch::Device& device, int iters, F&& f, st
   });
 }
 
+void print_row(const std::string& name, double reference, double fused);
+
 template <typename F>
 void row(const std::string& name, const torch::Device& device, int iters, F&& f,
          const std::vector<torch::Tensor>& inputs) {
   const double reference = time_op(FusedMode::kNever, device, iters, f, inputs);
   const double fused = time_op(FusedMode::kAlways, device, iters, f, inputs);
+  print_row(name, reference, fused);
+}
+
+void print_row(const std::string& name, double reference, double fused) {
   fmt::print("{:<44} {:>10.3f} {:>10.3f} {:>8.2f}x\n", name, reference, fused, reference / fused);
+}
+
+// One optimizer step on a hash table's looked-up rows (norm included, as the step computes it
+// for clipping), each step a fresh update from the same gradient: half of the lookups from 1000
+// hot rows, as frequent n-grams repeat, half anywhere. Every step after the first also catches
+// up the rows it holds by one step.
+double time_sparse_step(bool fused, const torch::Device& device, int iters, int64_t rows, int64_t dim,
+                        int64_t lookups) {
+  const auto f32 = torch::TensorOptions().device(device);
+  const auto i64 = f32.dtype(torch::kLong);
+  const auto hot = torch::rand({lookups}, f32) < 0.5;
+  const auto index = torch::where(hot, torch::randint(1000, {lookups}, i64), torch::randint(rows, {lookups}, i64));
+  const auto grad = torch::sparse_coo_tensor(index.unsqueeze(0), torch::randn({lookups, dim}, f32) * 1e-3, {rows, dim});
+  blt::train::AdamW adamw({{"table", torch::randn({rows, dim}, f32), true}}, blt::train::OptimizerConfig{});
+  adamw.set_fused(fused && adamw.fused());
+  return time_ms(device, iters, [&] {
+    const auto norm = blt::train::squared_norm({grad}, device).sqrt();
+    adamw.step(1e-3, {grad}, blt::train::clip_factor(norm, 1.0));
+  });
 }
 
 }  // namespace
@@ -74,7 +103,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   const auto f32 = torch::TensorOptions().device(device);
   const auto bf16 = f32.dtype(torch::kBFloat16);
-  fmt::print("forward + backward, ms per call ({} iterations, {})\n", iters, device_name);
+  fmt::print("forward + backward (the optimizer: one step), ms per call ({} iterations, {})\n", iters, device_name);
   fmt::print("{:<44} {:>10} {:>10} {:>9}\n", "operation [shape]", "reference", "fused", "speed-up");
   struct Shape {
     const char* name;
@@ -115,5 +144,9 @@ int main(int argc, char** argv) {
   row(fmt::format("patch_attention [{} x {} x {}, k {}]", batch, length, dim, k), device, iters,
       [&](const std::vector<torch::Tensor>& in) { return attention->read_patches(in[0], in[1], patch_ids, k); },
       {torch::randn({batch, length, dim}, f32), torch::randn({batch, patches * k, dim}, f32)});
+  const int64_t table_rows = 3000012, lookups = batch * length * 6;
+  print_row(fmt::format("sparse AdamW [{} of {} x {}]", lookups, table_rows, dim),
+            time_sparse_step(false, device, iters, table_rows, dim, lookups),
+            time_sparse_step(true, device, iters, table_rows, dim, lookups));
   return 0;
 }

@@ -173,9 +173,9 @@ void check_sparse_rows(const torch::Device& device, bool fused) {
   const auto near = [&](const torch::Tensor& a, const torch::Tensor& b) {
     return (a - b).abs().max().item<double>() <= tolerance;
   };
-  // Step 1: rows 1, 3 (twice: the two lookups' gradients add) and 7. Its norm is the dense
-  // gradient's (duplicates summed before squaring).
-  const auto g1 = rows({1, 3, 3, 7}, torch::randn({4, 4}, f32));
+  // Step 1: rows 1, 3 (three lookups, whose gradients add) and 7 (two), in lookup order, not
+  // sorted. Its norm is the dense gradient's (duplicates summed before squaring).
+  const auto g1 = rows({7, 3, 1, 3, 3, 7}, torch::randn({6, 4}, f32));
   CHECK(squared_norm({g1}, device).item<double>() ==
         Approx(squared_norm({g1.to_dense()}, device).item<double>()).epsilon(1e-6));
   sparse.step(1e-2, {g1});
@@ -214,7 +214,7 @@ void check_sparse_rows(const torch::Device& device, bool fused) {
 TEST_CASE("adamw: sparse row gradients give dense AdamW's rows once the missed steps are caught up", "[train][param-path]") {
   check_sparse_rows(torch::kCPU, false);
   if (torch::cuda::is_available()) {
-    check_sparse_rows(torch::kCUDA, true);   // blt's kernels: the update on row copies, the catch-up kernel
+    check_sparse_rows(torch::kCUDA, true);   // blt's kernels: the row update and norm, the catch-up
     check_sparse_rows(torch::kCUDA, false);  // the reference loop on the GPU
   }
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "blt/kernels/adamw_kernel.h"
+#include "blt/kernels/kernel_common.cuh"
 #include "blt/kernels/fused_kernels.h"
 
 namespace blt::kernels::cuda {
@@ -52,26 +53,89 @@ __global__ void adamw_scalar_kernel(float* value, const float* grad, float* m, f
     adamw_element(value[i], grad[i], m[i], v[i], s, c);
 }
 
+// The applied steps of `history` in (from, through] with a zero gradient: what the dense update
+// did to an element that the sparse updates left behind (train/adamw_rows.h).
+__device__ __forceinline__ void missed_steps(float& p, float& a, float& b, int64_t from, int64_t through,
+                                             const double* history, float beta1, float beta2, float eps,
+                                             bool decays) {
+  for (int64_t s = from + 1; s <= through; ++s) {
+    const double* h = history + 4 * s;
+    if (h[3] == 0.0) continue;
+    const AdamWScalars sc{beta1, beta2, eps, decays ? static_cast<float>(h[0]) : 1.0f, static_cast<float>(h[1]),
+                          static_cast<float>(h[2])};
+    adamw_element(p, 0.0f, a, b, sc, 1.0f);
+  }
+}
+
+// Sorted rows: a run of equal entries is one row, done by the block of its first entry.
+__device__ __forceinline__ bool repeats_previous(const int64_t* rows, int64_t i) {
+  return i > 0 && rows[i - 1] == rows[i];
+}
+
+// Column `c` of the gradient of the row whose run starts at sorted entry `first`: the sum of
+// the run's gradient rows (row order[j] of `grads`), in sorted order, which a stable sort makes
+// the lookups' own order: the same sum on every call.
+__device__ __forceinline__ float run_gradient(const float* grads, const int64_t* rows, const int64_t* order,
+                                              int64_t count, int64_t first, int64_t dim, int64_t c) {
+  float g = 0.0f;
+  for (int64_t j = first; j < count && rows[j] == rows[first]; ++j) g += grads[order[j] * dim + c];
+  return g;
+}
+
 // One block per entry of `rows`, threads across the row; the steps in the inner loop, so each
 // element stays in registers through all the steps it missed.
 __global__ void adamw_catch_up_kernel(float* value, float* m, float* v, int64_t dim, const int64_t* rows,
                                       const int32_t* last, const double* history, int64_t through, float beta1,
                                       float beta2, float eps, bool decays) {
   const int64_t i = blockIdx.x;
-  const int64_t row = rows[i];
-  if (i > 0 && rows[i - 1] == row) return;
-  const int64_t from = last[row];
+  if (repeats_previous(rows, i)) return;
+  const int64_t row = rows[i], from = last[row];
   if (from >= through) return;
   for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
     const int64_t at = row * dim + c;
     float p = value[at], a = m[at], b = v[at];
-    for (int64_t s = from + 1; s <= through; ++s) {
-      const double* h = history + 4 * s;
-      if (h[3] == 0.0) continue;
-      const AdamWScalars sc{beta1, beta2, eps, decays ? static_cast<float>(h[0]) : 1.0f, static_cast<float>(h[1]),
-                            static_cast<float>(h[2])};
-      adamw_element(p, 0.0f, a, b, sc, 1.0f);
-    }
+    missed_steps(p, a, b, from, through, history, beta1, beta2, eps, decays);
+    value[at] = p;
+    m[at] = a;
+    v[at] = b;
+  }
+}
+
+// One block per sorted entry: the first of each run writes its row's squared gradient norm, the
+// others zero (a block-uniform branch: block_sum's barriers see every thread).
+__global__ void rows_squared_norm_kernel(const float* grads, const int64_t* rows, const int64_t* order, int64_t count,
+                                         int64_t dim, float* out) {
+  __shared__ float scratch[33];
+  const int64_t i = blockIdx.x;
+  if (repeats_previous(rows, i)) {
+    if (threadIdx.x == 0) out[i] = 0.0f;
+    return;
+  }
+  float squares = 0.0f;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    const float g = run_gradient(grads, rows, order, count, i, dim, c);
+    squares += g * g;
+  }
+  const float total = block_sum(squares, scratch);
+  if (threadIdx.x == 0) out[i] = total;
+}
+
+// One block per sorted entry, the first of each run does its row in place: the steps the row
+// missed, then this step with the run's summed gradient (unless *skip).
+__global__ void adamw_rows_kernel(float* value, float* m, float* v, int64_t dim, const int64_t* rows,
+                                  const int64_t* order, int64_t count, const float* grads, const int32_t* last,
+                                  const double* history, int64_t step, AdamWScalars s, bool decays, const float* clip,
+                                  const bool* skip) {
+  const int64_t i = blockIdx.x;
+  if (repeats_previous(rows, i)) return;
+  const int64_t row = rows[i], from = last[row];
+  const bool apply = skip == nullptr || !*skip;
+  const float scale = clip != nullptr ? *clip : 1.0f;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    const int64_t at = row * dim + c;
+    float p = value[at], a = m[at], b = v[at];
+    missed_steps(p, a, b, from, step - 1, history, s.beta1, s.beta2, s.eps, decays);
+    if (apply) adamw_element(p, run_gradient(grads, rows, order, count, i, dim, c), a, b, s, scale);
     value[at] = p;
     m[at] = a;
     v[at] = b;
@@ -103,19 +167,33 @@ void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, i
   if (done < n)
     adamw_scalar_kernel<<<blocks_for(n - done), kThreads, 0, st>>>(value + done, grad + done, exp_avg + done,
                                                                    exp_avg_sq + done, n - done, s, clip, skip);
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw std::runtime_error(std::string("adamw: ") + cudaGetErrorString(err));
+  check_launch("adamw");
 }
 
 void adamw_catch_up(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
                     const int32_t* last, const double* history, int64_t through, float beta1, float beta2, float eps,
                     bool decays, void* stream) {
   if (count == 0 || dim == 0) return;
-  const int threads = dim < kThreads ? static_cast<int>((dim + 31) / 32 * 32) : kThreads;
-  adamw_catch_up_kernel<<<static_cast<unsigned>(count), threads, 0, static_cast<cudaStream_t>(stream)>>>(
+  adamw_catch_up_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
       value, exp_avg, exp_avg_sq, dim, rows, last, history, through, beta1, beta2, eps, decays);
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw std::runtime_error(std::string("adamw_catch_up: ") + cudaGetErrorString(err));
+  check_launch("adamw_catch_up");
+}
+
+void rows_squared_norm(const float* grads, const int64_t* rows, const int64_t* order, int64_t count, int64_t dim,
+                       float* out, void* stream) {
+  if (count == 0) return;
+  rows_squared_norm_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
+      grads, rows, order, count, dim, out);
+  check_launch("rows_squared_norm");
+}
+
+void adamw_rows(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, const int64_t* order,
+                int64_t count, const float* grads, const int32_t* last, const double* history, int64_t step,
+                const AdamWScalars& s, bool decays, const float* clip, const bool* skip, void* stream) {
+  if (count == 0 || dim == 0) return;
+  adamw_rows_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
+      value, exp_avg, exp_avg_sq, dim, rows, order, count, grads, last, history, step, s, decays, clip, skip);
+  check_launch("adamw_rows");
 }
 
 }  // namespace blt::kernels::cuda

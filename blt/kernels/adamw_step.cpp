@@ -28,22 +28,39 @@ AdamWStepScalars step_scalars(const AdamWHyper& h) {
   return {1.0 - h.lr * h.weight_decay, h.lr / bias1, std::sqrt(bias2)};
 }
 
+#ifdef BLT_WITH_CUDA_KERNELS
+namespace {
+
+cuda::AdamWScalars kernel_scalars(const AdamWHyper& h) {
+  const auto d = step_scalars(h);
+  return {static_cast<float>(h.beta1),     static_cast<float>(h.beta2),     static_cast<float>(h.eps),
+          static_cast<float>(d.decay),     static_cast<float>(d.step_size), static_cast<float>(d.bias2_sqrt)};
+}
+
+// `clip` as float32 and `skip` as bool on `device` (undefined stays undefined), and their pointers.
+struct ClipSkip {
+  torch::Tensor clip, skip;
+  ClipSkip(const torch::Tensor& c, const torch::Tensor& s, const torch::Device& device)
+      : clip(c.defined() ? c.to(device, torch::kFloat).contiguous() : torch::Tensor()),
+        skip(s.defined() ? s.to(device, torch::kBool).contiguous() : torch::Tensor()) {}
+  const float* clip_ptr() const { return clip.defined() ? clip.data_ptr<float>() : nullptr; }
+  const bool* skip_ptr() const { return skip.defined() ? skip.data_ptr<bool>() : nullptr; }
+};
+
+void* stream_of(const torch::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+
+}  // namespace
+#endif
+
 void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
                 const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip) {
   TORCH_CHECK(adamw_kernel_applies(value, grad, exp_avg, exp_avg_sq),
               "adamw_step: blt's AdamW kernel takes contiguous float32 CUDA tensors of one size (and a build with it)");
 #ifdef BLT_WITH_CUDA_KERNELS
   const c10::cuda::CUDAGuard guard(value.device());
-  const auto d = step_scalars(h);
-  const cuda::AdamWScalars s{static_cast<float>(h.beta1),      static_cast<float>(h.beta2),
-                             static_cast<float>(h.eps),        static_cast<float>(d.decay),
-                             static_cast<float>(d.step_size), static_cast<float>(d.bias2_sqrt)};
-  const auto clip32 = clip.defined() ? clip.to(value.device(), torch::kFloat).contiguous() : torch::Tensor();
-  const auto skip_flag = skip.defined() ? skip.to(value.device(), torch::kBool).contiguous() : torch::Tensor();
+  const ClipSkip flags(clip, skip, value.device());
   cuda::adamw(value.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
-              value.numel(), s, clip32.defined() ? clip32.data_ptr<float>() : nullptr,
-              skip_flag.defined() ? skip_flag.data_ptr<bool>() : nullptr,
-              c10::cuda::getCurrentCUDAStream(value.device().index()).stream());
+              value.numel(), kernel_scalars(h), flags.clip_ptr(), flags.skip_ptr(), stream_of(value));
 #else
   (void)h, (void)clip, (void)skip;
 #endif
@@ -65,10 +82,63 @@ void adamw_catch_up(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor&
   cuda::adamw_catch_up(value.data_ptr<float>(), exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
                        value.numel() / value.size(0), sorted.data_ptr<int64_t>(), sorted.numel(),
                        last.data_ptr<int32_t>(), history.data_ptr<double>(), through, static_cast<float>(h.beta1),
-                       static_cast<float>(h.beta2), static_cast<float>(h.eps), decays,
-                       c10::cuda::getCurrentCUDAStream(value.device().index()).stream());
+                       static_cast<float>(h.beta2), static_cast<float>(h.eps), decays, stream_of(value));
 #else
   (void)rows, (void)last, (void)history, (void)through, (void)h, (void)decays;
+#endif
+}
+
+SortedRows sort_rows(const torch::Tensor& sparse_grad) {
+  TORCH_CHECK(sparse_grad.is_sparse() && sparse_grad.sparse_dim() == 1,
+              "sort_rows: a sparse COO gradient over rows (one sparse dimension)");
+  // _indices/_values: indices() and values() refuse an uncoalesced tensor.
+  const auto entries = sparse_grad._indices().select(0, 0);
+  auto sorted = entries.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false);
+  return {std::get<0>(sorted), std::get<1>(sorted), sparse_grad._values().contiguous()};
+}
+
+bool adamw_rows_kernel_applies(const torch::Tensor& value, const torch::Tensor& exp_avg,
+                               const torch::Tensor& exp_avg_sq, const torch::Tensor& sparse_grad) {
+  return sparse_grad.is_sparse() && sparse_grad.sparse_dim() == 1 && value.dim() >= 1 &&
+         sparse_grad.scalar_type() == torch::kFloat && sparse_grad.device() == value.device() &&
+         adamw_kernel_applies(value, value, exp_avg, exp_avg_sq);
+}
+
+torch::Tensor rows_squared_norm(const SortedRows& grad) {
+  const auto count = grad.rows.numel();
+  TORCH_CHECK(cuda_kernels_built() && grad.values.is_cuda() && grad.values.scalar_type() == torch::kFloat,
+              "rows_squared_norm: float32 CUDA gradients (and a build with blt's kernels)");
+  auto partial = torch::zeros({count}, grad.values.options());
+#ifdef BLT_WITH_CUDA_KERNELS
+  const c10::cuda::CUDAGuard guard(grad.values.device());
+  cuda::rows_squared_norm(grad.values.data_ptr<float>(), grad.rows.data_ptr<int64_t>(), grad.order.data_ptr<int64_t>(),
+                          count, count > 0 ? grad.values.numel() / count : 0, partial.data_ptr<float>(),
+                          stream_of(grad.values));
+#endif
+  return partial.sum(torch::kDouble);
+}
+
+void adamw_rows(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq, const SortedRows& grad,
+                const torch::Tensor& last, const torch::Tensor& history, const AdamWHyper& h, bool decays,
+                const torch::Tensor& clip, const torch::Tensor& skip) {
+  TORCH_CHECK(adamw_kernel_applies(value, value, exp_avg, exp_avg_sq) && value.dim() >= 1 &&
+                  grad.values.scalar_type() == torch::kFloat && grad.values.device() == value.device() &&
+                  grad.values.numel() == grad.rows.numel() * (value.numel() / value.size(0)),
+              "adamw_rows: a contiguous float32 CUDA table and float32 gradient rows of its width on its device");
+  TORCH_CHECK(last.scalar_type() == torch::kInt && history.scalar_type() == torch::kDouble &&
+                  last.device() == value.device() && history.device() == value.device() && history.is_contiguous() &&
+                  last.is_contiguous() && history.size(0) > h.step,
+              "adamw_rows: last int32, history float64 covering the steps, both on the table's device");
+#ifdef BLT_WITH_CUDA_KERNELS
+  const c10::cuda::CUDAGuard guard(value.device());
+  const ClipSkip flags(clip, skip, value.device());
+  cuda::adamw_rows(value.data_ptr<float>(), exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
+                   value.numel() / value.size(0), grad.rows.data_ptr<int64_t>(), grad.order.data_ptr<int64_t>(),
+                   grad.rows.numel(), grad.values.data_ptr<float>(), last.data_ptr<int32_t>(),
+                   history.data_ptr<double>(), h.step, kernel_scalars(h), decays, flags.clip_ptr(), flags.skip_ptr(),
+                   stream_of(value));
+#else
+  (void)last, (void)history, (void)h, (void)decays, (void)clip, (void)skip;
 #endif
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <type_traits>
 
+#include "blt/kernels/kernel_common.cuh"
 #include "blt/kernels/fused_kernels.h"
 #include "blt/kernels/fused_math.h"
 
@@ -57,36 +58,7 @@ void with_types(F&& f, DType first, Rest... rest) {
 template <typename Tag>
 using type_of = std::remove_pointer_t<Tag>;
 
-void check_launch(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-}
-
-
-constexpr int kRowThreads = 256;
 constexpr int kElementThreads = 256;
-
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
-__device__ float block_sum(float v, float* scratch /* [33] */) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < warps ? scratch[lane] : 0.0f;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    if (lane == 0) scratch[32] = v;
-  }
-  __syncthreads();
-  const float total = scratch[32];
-  __syncthreads();  // scratch is reused by the next call
-  return total;
-}
-
-int row_threads(int64_t dim) {
-  const int64_t warps = (dim + 31) / 32;
-  return static_cast<int>(warps >= kRowThreads / 32 ? kRowThreads : warps * 32);
-}
 
 template <typename X, typename W, typename Y>
 __global__ void rms_norm_forward_kernel(const X* x, const W* w, Y* y, float* rstd, int64_t dim, float eps) {
@@ -174,11 +146,6 @@ __global__ void rope_kernel(const T* x, const Tab* cos, const Tab* sin, T* y, in
 
 // Patch attention: one warp per (byte, head); lanes stride over head_dim. Warp-uniform control
 // flow, so every lane takes part in the shuffles.
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
 struct PatchAttentionShape {
   int64_t rows, length, patches, k, heads, head_dim;
   float scale;

@@ -49,8 +49,16 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
   std::vector<Rows> rows;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
-    const auto& p = params_[i];
-    if (grads[i].is_sparse()) {
+    auto& p = params_[i];
+    if (grads[i].is_sparse() && fused_ &&
+        kernels::adamw_rows_kernel_applies(p.value, exp_avg_[i], exp_avg_sq_[i], grads[i])) {
+      // In place, sorted rather than coalesced: no host wait (adamw_step.h).
+      auto& table = lazy_.at(i);
+      const auto sorted = kernels::sort_rows(grads[i]);
+      kernels::adamw_rows(p.value, exp_avg_[i], exp_avg_sq_[i], sorted, table.last, history_.table(),
+                          hyper(lr, p.decay), table.decays, clip, skip);
+      table.last.index_fill_(0, sorted.rows, static_cast<int32_t>(steps_));
+    } else if (grads[i].is_sparse()) {
       const auto g = grads[i].coalesce();  // one row per index, duplicates summed
       const auto index = g.indices()[0];
       catch_up_rows_through(i, index, steps_ - 1);

@@ -11,9 +11,10 @@
 // own (fp32, or fp64 for a double model); moments take it too.
 //
 // A sparse gradient (the hash n-gram tables under train.optimizer.sparse_hash_rows)
-// updates only the rows it holds, with the same arithmetic on copies of those rows; the
-// steps other rows missed run when they are next read (adamw_rows.h), so the result is
-// dense AdamW's.
+// updates only the rows it holds, with the same arithmetic (on CUDA in place by blt's row
+// kernel, which sorts the rows instead of coalescing them and so never waits for the device;
+// elsewhere on coalesced copies of the rows); the steps other rows missed run when they are
+// next read (adamw_rows.h), so the result is dense AdamW's.
 #pragma once
 #include <cstdint>
 #include <map>

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <tuple>
 
+#include "blt/kernels/fused_ops.h"  // cuda_kernels_built
+
 namespace blt::train {
 
 void StepHistory::record(int64_t step, const kernels::AdamWStepScalars& scalars, const torch::Tensor& skip,
@@ -70,6 +72,13 @@ void run_missed_steps(LazyTable& table, const torch::Tensor& rows, int64_t throu
     reference_catch_up(table, std::get<0>(torch::unique_consecutive(sorted)), through, history, hyper);
   }
   table.last.index_fill_(0, sorted, static_cast<int32_t>(through));
+}
+
+torch::Tensor row_sparse_squared_norm(const torch::Tensor& grad) {
+  torch::NoGradGuard no_grad;
+  if (kernels::cuda_kernels_built() && grad.is_cuda() && grad.scalar_type() == torch::kFloat)
+    return kernels::rows_squared_norm(kernels::sort_rows(grad));
+  return grad.coalesce().values().norm().to(torch::kDouble).square();
 }
 
 }  // namespace blt::train

@@ -47,4 +47,9 @@ struct LazyTable {
 void run_missed_steps(LazyTable& table, const torch::Tensor& rows, int64_t through, const StepHistory& history,
                       const kernels::AdamWHyper& hyper, bool fused);
 
+// The squared L2 norm of a row-sparse gradient (sparse COO over rows, repeats summed first), a
+// float64 scalar on its device: blt's kernel for float32 on CUDA, which sorts instead of
+// coalescing and so never waits for the device; coalesce() elsewhere.
+torch::Tensor row_sparse_squared_norm(const torch::Tensor& grad);
+
 }  // namespace blt::train

@@ -67,12 +67,8 @@ DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const O
 torch::Tensor DdpUpdate::step(double lr, double max_norm) {
   grad_sync_.all_reduce_grads();
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> grads;
-  for (const auto& p : params_) {
-    // A sparse gradient (hash tables' rows) coalesced once: its norm and AdamW need one row per index.
-    const auto& g = p.grad();
-    grads.push_back(g.defined() && g.is_sparse() ? g.coalesce() : g);
-  }
+  std::vector<torch::Tensor> grads;  // a sparse one (hash tables' rows) as it came: the norm and AdamW sum repeats
+  for (const auto& p : params_) grads.push_back(p.grad());
   const auto norm = squared_norm(grads, params_.front().device()).sqrt();
   apply_update(lr, grads, norm, max_norm);
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();

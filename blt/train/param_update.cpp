@@ -62,11 +62,11 @@ ParamShapes shapes_of(const std::vector<AdamW::Param>& params) {
 
 torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch::Device& device) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> norms;  // per tensor in its own dtype; their squares summed in float64
+  std::vector<torch::Tensor> squares;  // a dense tensor's norm in its own dtype, squares summed in float64
   for (const auto& g : grads)
-    if (g.defined()) norms.push_back((g.is_sparse() ? g.coalesce().values() : g).norm().to(torch::kDouble));
-  if (norms.empty()) return torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
-  return torch::stack(norms).square().sum();
+    if (g.defined()) squares.push_back(g.is_sparse() ? row_sparse_squared_norm(g) : g.norm().to(torch::kDouble).square());
+  if (squares.empty()) return torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  return torch::stack(squares).sum();
 }
 
 void ParamUpdate::apply_update(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& norm,

@@ -1,0 +1,48 @@
+// What the CUDA kernels of fused_kernels.cu and adamw_kernel.cu share: sums across a warp and a
+// block, the block size of row kernels, the launch check.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace blt::kernels::cuda {
+
+// Every lane of a full warp gets the warp's total.
+inline __device__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+inline __device__ float block_sum(float v, float* scratch /* [33] */) {
+  v = warp_sum(v);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = warp_sum(lane < warps ? scratch[lane] : 0.0f);
+    if (lane == 0) scratch[32] = v;
+  }
+  __syncthreads();
+  const float total = scratch[32];
+  __syncthreads();  // scratch is reused by the next call
+  return total;
+}
+
+constexpr int kRowThreads = 256;
+
+// A block for one row of `dim` elements: the row's width in whole warps, at most kRowThreads.
+inline int row_threads(int64_t dim) {
+  const int64_t warps = (dim + 31) / 32;
+  return static_cast<int>(warps >= kRowThreads / 32 ? kRowThreads : warps * 32);
+}
+
+// Throws CUDA's message for a failed launch.
+inline void check_launch(const char* what) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
+}
+
+}  // namespace blt::kernels::cuda
