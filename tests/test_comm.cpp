@@ -1,43 +1,13 @@
-#include <thread>
-
 #include <fmt/format.h>
 
 #include "blt/dist/comm.h"
+#include "gloo_ranks.h"
 #include "helpers.h"
 
 using blt::dist::Comm;
 using blt::dist::LaunchEnv;
+using blt::test::on_ranks;
 using Catch::Matchers::Contains;
-
-namespace {
-
-// Runs body(comm) on `world` Gloo ranks, each a thread of this process.
-template <class Body>
-void on_ranks(int world, int port, Body body) {
-  std::vector<std::thread> threads;
-  std::vector<std::string> errors(world);
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        LaunchEnv env;
-        env.rank = r;
-        env.world_size = world;
-        env.master_port = port;
-        Comm comm(env, torch::kCPU, std::chrono::seconds(30));
-        body(comm);
-      } catch (const std::exception& e) {
-        errors[r] = e.what();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (int r = 0; r < world; ++r) {
-    INFO("rank " << r << ": " << errors[r]);
-    CHECK(errors[r].empty());
-  }
-}
-
-}  // namespace
 
 TEST_CASE("comm: collectives over Gloo agree with their definitions", "[dist][gloo]") {
   const int world = 3;

@@ -1,63 +1,137 @@
 #include "blt/dist/grad_sync.h"
 
-namespace blt::dist {
+#include <limits>
 
-GradSync::GradSync(std::vector<torch::Tensor> params, Comm& comm, int64_t bucket_bytes)
-    : params_(std::move(params)), comm_(comm) {
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include "blt/core/error.h"
+
+namespace blt::dist {
+namespace {
+constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+}  // namespace
+
+// The hooks outlive nothing: they reach this object through a target that the destructor clears.
+struct GradSync::HookTarget {
+  GradSync* sync;
+};
+
+// After a parameter's AccumulateGrad node ran: its gradient for this backward pass is complete
+// (autograd sums every use of a leaf before accumulating it, so the node runs once per pass).
+class GradSync::GradReady : public torch::autograd::FunctionPostHook {
+ public:
+  GradReady(std::shared_ptr<HookTarget> target, std::size_t param) : target_(std::move(target)), param_(param) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    if (target_->sync) target_->sync->on_grad_ready(param_);
+    return outputs;
+  }
+
+ private:
+  std::shared_ptr<HookTarget> target_;
+  std::size_t param_;
+};
+
+GradSync::GradSync(std::vector<Param> params, Comm& comm, int64_t bucket_bytes)
+    : params_(std::move(params)),
+      bucket_of_(params_.size(), kNone),
+      ready_(params_.size(), false),
+      comm_(comm),
+      target_(std::make_shared<HookTarget>(HookTarget{this})) {
+  if (!comm_.distributed()) return;
   int64_t filled = 0;
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    const auto& p = params_[i];
+  for (std::size_t i = params_.size(); i-- > 0;) {  // backward meets the last modules first
+    const auto& p = params_[i].value;
+    if (params_[i].row_sparse) continue;
     const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
     const bool fits = !buckets_.empty() && filled + bytes <= bucket_bytes &&
-                      params_[buckets_.back().front()].options().type_equal(p.options());
+                      params_[buckets_.back().members.front()].value.options().type_equal(p.options());
     if (!fits) {
       buckets_.emplace_back();
       filled = 0;
     }
-    buckets_.back().push_back(i);
+    buckets_.back().members.push_back(i);
+    bucket_of_[i] = buckets_.size() - 1;
     filled += bytes;
+    auto accumulator = torch::autograd::impl::grad_accumulator(p);
+    if (!accumulator) fail("ddp: parameter '{}' is not a leaf that requires a gradient", params_[i].name);
+    const auto key = accumulator->add_post_hook(std::make_unique<GradReady>(target_, i));
+    hooks_.emplace_back(std::move(accumulator), key);
   }
+}
+
+GradSync::~GradSync() {
+  target_->sync = nullptr;
+  for (auto& [accumulator, key] : hooks_) accumulator->del_post_hook(key);
+}
+
+void GradSync::reduce_in_next_backward() {
+  if (!comm_.distributed()) return;
+  armed_ = true;
+  std::fill(ready_.begin(), ready_.end(), false);
+  for (auto& b : buckets_) b.ready = 0;
+}
+
+void GradSync::on_grad_ready(std::size_t param) {
+  const auto b = bucket_of_[param];
+  if (!armed_ || b == kNone) return;
+  if (buckets_[b].work)
+    fail("ddp: parameter '{}' received a second gradient after its bucket's all-reduce had started "
+         "(a parameter used in two separately differentiated parts of the model)",
+         params_[param].name);
+  if (!ready_[param]) {
+    ready_[param] = true;
+    ++buckets_[b].ready;
+  }
+  while (next_start_ < buckets_.size() && buckets_[next_start_].ready == buckets_[next_start_].members.size())
+    start(buckets_[next_start_++]);
+}
+
+void GradSync::start(Bucket& bucket) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads;
+  for (const auto i : bucket.members) {
+    const auto& p = params_[i].value;
+    grads.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
+  }
+  bucket.flat = torch::cat(grads);
+  int64_t offset = 0;
+  for (const auto i : bucket.members) {  // the summed values land here: no copy back
+    auto& p = params_[i].value;
+    p.mutable_grad() = bucket.flat.narrow(0, offset, p.numel()).view_as(p);
+    offset += p.numel();
+  }
+  bucket.work = comm_.all_reduce_sum_async(bucket.flat);
 }
 
 void GradSync::all_reduce_grads() {
   if (!comm_.distributed()) return;
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> flats;
-  std::vector<std::vector<std::size_t>> members;  // the dense gradients in each flat
-  std::vector<c10::intrusive_ptr<compat::CommWork>> works;
-  for (const auto& bucket : buckets_) {
-    std::vector<torch::Tensor> grads;
-    std::vector<std::size_t> dense;
-    for (const auto i : bucket) {
-      auto& p = params_[i];
-      if (p.grad().defined() && p.grad().is_sparse()) {
-        p.mutable_grad() = gather_rows(p.grad());
-        continue;
-      }
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      grads.push_back(p.grad().reshape({-1}));
-      dense.push_back(i);
-    }
-    if (grads.empty()) continue;
-    flats.push_back(torch::cat(grads));
-    members.push_back(std::move(dense));
-    works.push_back(comm_.all_reduce_sum_async(flats.back()));
+  armed_ = false;
+  while (next_start_ < buckets_.size()) start(buckets_[next_start_++]);
+  for (auto& p : params_) {
+    if (!p.row_sparse || !p.value.grad().defined()) continue;
+    if (!p.value.grad().is_sparse()) fail("ddp: parameter '{}' should have a row-sparse gradient, got a dense one", p.name);
+    p.value.mutable_grad() = gather_rows(p.value.grad());
   }
-  for (std::size_t b = 0; b < flats.size(); ++b) {
-    comm_.wait(works[b]);
-    int64_t offset = 0;
-    for (const auto i : members[b]) {
-      auto& grad = params_[i].mutable_grad();
-      grad.copy_(flats[b].narrow(0, offset, grad.numel()).view_as(grad));
-      offset += grad.numel();
-    }
+  for (auto& b : buckets_) {
+    comm_.wait(b.work);
+    b.work.reset();
   }
+  next_start_ = 0;
+}
+
+void GradSync::clear_grads() {
+  for (auto& p : params_) p.value.mutable_grad() = torch::Tensor();
+  for (auto& b : buckets_) b.flat = torch::Tensor();
 }
 
 // Ranks hold different numbers of rows (autograd may coalesce a sparse gradient it accumulates),
 // so the counts go first: the one place a step waits for the device, and only with sparse rows on
 // more than one rank. Each rank's rows are then padded to the largest count, gathered, and the
-// padding is cut off again; the global gradient is the sum of all ranks' rows, which coalescing takes.
+// padding is cut off again; the global gradient is the sum of all ranks' rows.
 torch::Tensor GradSync::gather_rows(const torch::Tensor& grad) {
   const auto local = grad.coalesce();
   const auto indices = local.indices().reshape({-1});

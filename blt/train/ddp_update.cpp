@@ -26,6 +26,18 @@ std::vector<torch::Tensor> values_of(const std::vector<AdamW::Param>& params) {
   return out;
 }
 
+// The hash n-gram table, when the model has one (the trainer names the other configurations' error).
+const model::BltModel* hash_table_model(const model::CausalLM& model) {
+  const auto* blt = dynamic_cast<const model::BltModel*>(&model);
+  return blt && blt->encoder_hash_tok_embedding ? blt : nullptr;
+}
+
+std::vector<dist::GradSync::Param> synced(const std::vector<AdamW::Param>& params, const torch::Tensor& table) {
+  std::vector<dist::GradSync::Param> out;
+  for (const auto& p : params) out.push_back({p.name, p.value, table.defined() && p.value.is_same(table)});
+  return out;
+}
+
 dist::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
   std::vector<dist::FlatEntry> entries;
   for (const auto& [name, shape] : shapes) entries.push_back({name, shape});
@@ -35,7 +47,11 @@ dist::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
 }  // namespace
 
 DdpUpdate::DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config)
-    : DdpUpdate(model_params(model), comm, config) {
+    : DdpUpdate(model_params(model),
+                config.sparse_hash_rows && hash_table_model(model)
+                    ? hash_table_model(model)->encoder_hash_tok_embedding->weight
+                    : torch::Tensor(),
+                comm, config) {
   if (config.sparse_hash_rows) hook_hash_table(model);
 }
 
@@ -44,8 +60,8 @@ DdpUpdate::~DdpUpdate() {
 }
 
 void DdpUpdate::hook_hash_table(model::CausalLM& model) {
-  auto* blt = dynamic_cast<model::BltModel*>(&model);
-  if (!blt || !blt->encoder_hash_tok_embedding) return;  // the trainer names this configuration error
+  const auto* blt = hash_table_model(model);
+  if (!blt) return;
   const auto& weight = blt->encoder_hash_tok_embedding->weight;
   const auto& params = optimizer_->params();
   for (std::size_t i = 0; i < params.size(); ++i)
@@ -56,11 +72,12 @@ void DdpUpdate::hook_hash_table(model::CausalLM& model) {
     }
 }
 
-DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const OptimizerConfig& config)
+DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, const torch::Tensor& table, dist::Comm& comm,
+                     const OptimizerConfig& config)
     : ParamUpdate(comm, shapes_of(params)),
       params_(values_of(params)),
       layout_(layout_of(shapes_, comm.world_size())),
-      grad_sync_(params_, comm) {
+      grad_sync_(synced(params, table), comm) {
   optimizer_ = std::make_unique<AdamW>(std::move(params), config);
 }
 
@@ -71,7 +88,7 @@ torch::Tensor DdpUpdate::step(double lr, double max_norm) {
   for (const auto& p : params_) grads.push_back(p.grad());
   const auto norm = squared_norm(grads, params_.front().device()).sqrt();
   apply_update(lr, grads, norm, max_norm);
-  for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+  grad_sync_.clear_grads();
   return norm;
 }
 

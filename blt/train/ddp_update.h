@@ -20,11 +20,14 @@ class DdpUpdate : public ParamUpdate {
  public:
   DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config);
   ~DdpUpdate() override;
+  void before_last_backward() override { grad_sync_.reduce_in_next_backward(); }
   torch::Tensor step(double lr, double max_norm) override;
 
  private:
-  DdpUpdate(std::vector<AdamW::Param> params, dist::Comm& comm, const OptimizerConfig& config);
-  // With sparse hash rows: catches up the rows of the table a lookup is about to read.
+  // `table`: the hash table whose gradient comes row-sparse (undefined: none).
+  DdpUpdate(std::vector<AdamW::Param> params, const torch::Tensor& table, dist::Comm& comm,
+            const OptimizerConfig& config);
+  // Catches up the rows of the table a lookup is about to read.
   void hook_hash_table(model::CausalLM& model);
   std::vector<SliceSpec> saved_slices() const override;
   std::vector<SliceSpec> loaded_slices() const override;

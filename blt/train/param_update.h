@@ -32,6 +32,10 @@ class ParamUpdate {
   // (hash-table rows that sparse updates left behind caught up; fsdp's units all gathered),
   // then returns to what the strategy keeps between steps: to save or read the whole model.
   void with_whole_params(const std::function<void()>& use);
+  // Before the backward pass that completes this step's gradients (the last micro-batch's):
+  // ddp starts summing each bucket of gradients over the ranks inside it (dist/grad_sync.h).
+  // Without the call, everything is summed in step().
+  virtual void before_last_backward() {}
   // After backward: sums the gradients over ranks, scales them down to `max_norm`
   // when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and
   // clears them. Returns the global norm before clipping as a float64 scalar

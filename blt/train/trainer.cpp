@@ -378,6 +378,7 @@ TrainOutcome Run::go() {
       }
       auto loss = token_loss(logits, batch.targets, bytes_per_id_);
       end(Phase::Forward);
+      if (micro + 1 == t.grad_accum) update_->before_last_backward();
       (loss.loss_sum / targets_per_step).backward();
       end(Phase::Backward);
       BatchTotals::add(stats, loss, batch);
