@@ -219,6 +219,41 @@ TEST_CASE("adamw: sparse row gradients give dense AdamW's rows once the missed s
   }
 }
 
+TEST_CASE("adamw: blt's row kernels sum a frequent row's many lookups as coalescing does (needs CUDA)",
+          "[train][param-path]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: the row kernels are checked on the GPU machine (bench/gpu_checks.sh test)");
+    return;
+  }
+  torch::manual_seed(11);
+  const auto f32 = torch::TensorOptions().device(torch::kCUDA);
+  const auto i64 = f32.dtype(torch::kLong);
+  // Row 5 looked up 200 times and row 9 70 times (runs over several 32-entry pieces, starting
+  // off a piece boundary), 60 lookups anywhere, all in shuffled order.
+  auto index = torch::cat({torch::full({200}, 5, i64), torch::full({70}, 9, i64), torch::randint(40, {60}, i64)});
+  index = index.index_select(0, torch::randperm(index.size(0), i64));
+  const auto grad = torch::sparse_coo_tensor(index.unsqueeze(0), torch::randn({index.size(0), 8}, f32), {40, 8});
+  // float32 sums of <= 270 terms in another order than coalescing's: each differs by at most
+  // 270 u sum|terms| (u = 6e-8), for normal terms ~ sqrt(270) |sum|: a relative 3e-4 at worst.
+  const double coalesced = grad.coalesce().values().square().sum().item<double>();
+  CHECK(squared_norm({grad}, torch::kCUDA).item<double>() == Approx(coalesced).epsilon(3e-4));
+  const auto start = torch::randn({40, 8}, f32);
+  auto fused_table = start.clone(), reference_table = start.clone();
+  OptimizerConfig config;
+  AdamW fused({{"t", fused_table, true}}, config), reference({{"t", reference_table, true}}, config);
+  reference.set_fused(false);
+  REQUIRE(fused.fused());
+  const auto clip = torch::full({}, 0.5, f32.dtype(torch::kDouble));
+  for (int step = 0; step < 3; ++step) {
+    fused.step(1e-2, {grad}, clip);
+    reference.step(1e-2, {grad}, clip);
+  }
+  // AdamW's step lr m / (sqrt(v) + eps) moves by about lr times the gradient's relative change
+  // (3e-4 above): 3e-6 a step, 3 steps, values of order 1.
+  CHECK((fused_table - reference_table).abs().max().item<double>() <= 1e-5);
+  CHECK_FALSE(torch::equal(fused_table, start));
+}
+
 TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs CUDA)", "[train][param-path]") {
   if (!torch::cuda::is_available()) {
     WARN("no CUDA device: the fused path is checked on the GPU machine (bench/gpu_checks.sh test)");

@@ -72,14 +72,34 @@ __device__ __forceinline__ bool repeats_previous(const int64_t* rows, int64_t i)
   return i > 0 && rows[i - 1] == rows[i];
 }
 
-// Column `c` of the gradient of the row whose run starts at sorted entry `first`: the sum of
-// the run's gradient rows (row order[j] of `grads`), in sorted order, which a stable sort makes
-// the lookups' own order: the same sum on every call.
-__device__ __forceinline__ float run_gradient(const float* grads, const int64_t* rows, const int64_t* order,
-                                              int64_t count, int64_t first, int64_t dim, int64_t c) {
-  float g = 0.0f;
-  for (int64_t j = first; j < count && rows[j] == rows[first]; ++j) g += grads[order[j] * dim + c];
+// A run of equal rows is summed in two levels, so that a frequent row (a common n-gram: hundreds
+// of lookups) costs no block more than a few dozen sequential loads: pieces of at most kPiece
+// entries (a piece starts at every kPiece-th entry and at the first entry of every run), then the
+// pieces of the run. Both in sorted order, which a stable sort makes the lookups' own order: the
+// same sums on every call.
+constexpr int64_t kPiece = 32;
+
+// Column `c` of the gradient of the row whose run starts at sorted entry `first`, from the piece sums.
+__device__ __forceinline__ float run_gradient(const float* pieces, const int64_t* rows, int64_t count, int64_t first,
+                                              int64_t dim, int64_t c) {
+  float g = pieces[first * dim + c];
+  for (int64_t k = (first / kPiece + 1) * kPiece; k < count && rows[k] == rows[first]; k += kPiece)
+    g += pieces[k * dim + c];
   return g;
+}
+
+// One block per sorted entry; an entry that starts a piece writes the sum of the piece's gradient
+// rows (row order[j] of `grads` for entry j) to its own row of `pieces`.
+__global__ void sum_row_pieces_kernel(const float* grads, const int64_t* rows, const int64_t* order, int64_t count,
+                                      int64_t dim, float* pieces) {
+  const int64_t i = blockIdx.x;
+  if (i % kPiece != 0 && repeats_previous(rows, i)) return;
+  const int64_t next_piece = (i / kPiece + 1) * kPiece, end = next_piece < count ? next_piece : count;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    float g = 0.0f;
+    for (int64_t j = i; j < end && rows[j] == rows[i]; ++j) g += grads[order[j] * dim + c];
+    pieces[i * dim + c] = g;
+  }
 }
 
 // One block per entry of `rows`, threads across the row; the steps in the inner loop, so each
@@ -103,8 +123,8 @@ __global__ void adamw_catch_up_kernel(float* value, float* m, float* v, int64_t 
 
 // One block per sorted entry: the first of each run writes its row's squared gradient norm, the
 // others zero (a block-uniform branch: block_sum's barriers see every thread).
-__global__ void rows_squared_norm_kernel(const float* grads, const int64_t* rows, const int64_t* order, int64_t count,
-                                         int64_t dim, float* out) {
+__global__ void rows_squared_norm_kernel(const float* pieces, const int64_t* rows, int64_t count, int64_t dim,
+                                         float* out) {
   __shared__ float scratch[33];
   const int64_t i = blockIdx.x;
   if (repeats_previous(rows, i)) {
@@ -113,7 +133,7 @@ __global__ void rows_squared_norm_kernel(const float* grads, const int64_t* rows
   }
   float squares = 0.0f;
   for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
-    const float g = run_gradient(grads, rows, order, count, i, dim, c);
+    const float g = run_gradient(pieces, rows, count, i, dim, c);
     squares += g * g;
   }
   const float total = block_sum(squares, scratch);
@@ -122,10 +142,9 @@ __global__ void rows_squared_norm_kernel(const float* grads, const int64_t* rows
 
 // One block per sorted entry, the first of each run does its row in place: the steps the row
 // missed, then this step with the run's summed gradient (unless *skip).
-__global__ void adamw_rows_kernel(float* value, float* m, float* v, int64_t dim, const int64_t* rows,
-                                  const int64_t* order, int64_t count, const float* grads, const int32_t* last,
-                                  const double* history, int64_t step, AdamWScalars s, bool decays, const float* clip,
-                                  const bool* skip) {
+__global__ void adamw_rows_kernel(float* value, float* m, float* v, int64_t dim, const int64_t* rows, int64_t count,
+                                  const float* pieces, const int32_t* last, const double* history, int64_t step,
+                                  AdamWScalars s, bool decays, const float* clip, const bool* skip) {
   const int64_t i = blockIdx.x;
   if (repeats_previous(rows, i)) return;
   const int64_t row = rows[i], from = last[row];
@@ -135,7 +154,7 @@ __global__ void adamw_rows_kernel(float* value, float* m, float* v, int64_t dim,
     const int64_t at = row * dim + c;
     float p = value[at], a = m[at], b = v[at];
     missed_steps(p, a, b, from, step - 1, history, s.beta1, s.beta2, s.eps, decays);
-    if (apply) adamw_element(p, run_gradient(grads, rows, order, count, i, dim, c), a, b, s, scale);
+    if (apply) adamw_element(p, run_gradient(pieces, rows, count, i, dim, c), a, b, s, scale);
     value[at] = p;
     m[at] = a;
     v[at] = b;
@@ -179,20 +198,27 @@ void adamw_catch_up(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim
   check_launch("adamw_catch_up");
 }
 
-void rows_squared_norm(const float* grads, const int64_t* rows, const int64_t* order, int64_t count, int64_t dim,
-                       float* out, void* stream) {
+void sum_row_pieces(const float* grads, const int64_t* rows, const int64_t* order, int64_t count, int64_t dim,
+                    float* pieces, void* stream) {
+  if (count == 0 || dim == 0) return;
+  sum_row_pieces_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
+      grads, rows, order, count, dim, pieces);
+  check_launch("sum_row_pieces");
+}
+
+void rows_squared_norm(const float* pieces, const int64_t* rows, int64_t count, int64_t dim, float* out, void* stream) {
   if (count == 0) return;
   rows_squared_norm_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
-      grads, rows, order, count, dim, out);
+      pieces, rows, count, dim, out);
   check_launch("rows_squared_norm");
 }
 
-void adamw_rows(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, const int64_t* order,
-                int64_t count, const float* grads, const int32_t* last, const double* history, int64_t step,
-                const AdamWScalars& s, bool decays, const float* clip, const bool* skip, void* stream) {
+void adamw_rows(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
+                const float* pieces, const int32_t* last, const double* history, int64_t step, const AdamWScalars& s,
+                bool decays, const float* clip, const bool* skip, void* stream) {
   if (count == 0 || dim == 0) return;
   adamw_rows_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
-      value, exp_avg, exp_avg_sq, dim, rows, order, count, grads, last, history, step, s, decays, clip, skip);
+      value, exp_avg, exp_avg_sq, dim, rows, count, pieces, last, history, step, s, decays, clip, skip);
   check_launch("adamw_rows");
 }
 

@@ -31,17 +31,21 @@ void adamw_catch_up(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim
 
 // A row-sparse gradient of a [rows x dim] table, as the row kernels take it: its `count` entries
 // sorted by row (rows, int64; repeats are lookups of one row, whose gradients add), entry j's
-// gradient row being row order[j] of `grads` [count, dim].
-// rows_squared_norm: out[j] (float [count]) = the squared norm of the summed gradient of row
-// rows[j] at the first entry of each run of equal rows, 0 at the others: their sum is the norm of
-// the coalesced gradient, with no host wait for how many rows are distinct.
-void rows_squared_norm(const float* grads, const int64_t* rows, const int64_t* order, int64_t count, int64_t dim,
-                       float* out, void* stream);
+// gradient row being row order[j] of `grads` [count, dim]. sum_row_pieces sums it in pieces of
+// at most 32 entries of one row (a piece starts at every 32nd entry and at each row's first),
+// each piece's sum in the row of `pieces` [count, dim] at the piece's start (other rows unset):
+// what the two kernels below read, so that no block sums hundreds of lookups of a frequent row.
+void sum_row_pieces(const float* grads, const int64_t* rows, const int64_t* order, int64_t count, int64_t dim,
+                    float* pieces, void* stream);
+// out[j] (float [count]) = the squared norm of the summed gradient of row rows[j] at the first
+// entry of each run of equal rows, 0 at the others: their sum is the norm of the coalesced
+// gradient, with no host wait for how many rows are distinct.
+void rows_squared_norm(const float* pieces, const int64_t* rows, int64_t count, int64_t dim, float* out, void* stream);
 // One AdamW step on the rows such a gradient holds, in place: each row first runs the steps it
 // missed (as adamw_catch_up, through step - 1), then, unless *skip, adamw's arithmetic with its
 // summed gradient and the scalars `s` of step `step`. `last` is left for the caller to advance.
-void adamw_rows(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, const int64_t* order,
-                int64_t count, const float* grads, const int32_t* last, const double* history, int64_t step,
-                const AdamWScalars& s, bool decays, const float* clip, const bool* skip, void* stream);
+void adamw_rows(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
+                const float* pieces, const int32_t* last, const double* history, int64_t step, const AdamWScalars& s,
+                bool decays, const float* clip, const bool* skip, void* stream);
 
 }  // namespace blt::kernels::cuda

@@ -88,15 +88,6 @@ void adamw_catch_up(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor&
 #endif
 }
 
-SortedRows sort_rows(const torch::Tensor& sparse_grad) {
-  TORCH_CHECK(sparse_grad.is_sparse() && sparse_grad.sparse_dim() == 1,
-              "sort_rows: a sparse COO gradient over rows (one sparse dimension)");
-  // _indices/_values: indices() and values() refuse an uncoalesced tensor.
-  const auto entries = sparse_grad._indices().select(0, 0);
-  auto sorted = entries.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false);
-  return {std::get<0>(sorted), std::get<1>(sorted), sparse_grad._values().contiguous()};
-}
-
 bool adamw_rows_kernel_applies(const torch::Tensor& value, const torch::Tensor& exp_avg,
                                const torch::Tensor& exp_avg_sq, const torch::Tensor& sparse_grad) {
   return sparse_grad.is_sparse() && sparse_grad.sparse_dim() == 1 && value.dim() >= 1 &&
@@ -104,16 +95,34 @@ bool adamw_rows_kernel_applies(const torch::Tensor& value, const torch::Tensor& 
          adamw_kernel_applies(value, value, exp_avg, exp_avg_sq);
 }
 
-torch::Tensor rows_squared_norm(const SortedRows& grad) {
-  const auto count = grad.rows.numel();
-  TORCH_CHECK(cuda_kernels_built() && grad.values.is_cuda() && grad.values.scalar_type() == torch::kFloat,
-              "rows_squared_norm: float32 CUDA gradients (and a build with blt's kernels)");
-  auto partial = torch::zeros({count}, grad.values.options());
+SortedRows sort_rows(const torch::Tensor& sparse_grad) {
+  TORCH_CHECK(cuda_kernels_built() && sparse_grad.is_cuda() && sparse_grad.is_sparse() &&
+                  sparse_grad.sparse_dim() == 1 && sparse_grad.scalar_type() == torch::kFloat,
+              "sort_rows: a float32 sparse COO gradient over rows on CUDA (and a build with blt's kernels)");
+  // _indices/_values: indices() and values() refuse an uncoalesced tensor.
+  const auto entries = sparse_grad._indices().select(0, 0);
+  const auto values = sparse_grad._values().contiguous();
+  auto sorted = entries.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false);
+  const auto& rows = std::get<0>(sorted);
+  const auto& order = std::get<1>(sorted);
+  const int64_t count = rows.numel();
+  auto pieces = torch::empty_like(values);
 #ifdef BLT_WITH_CUDA_KERNELS
-  const c10::cuda::CUDAGuard guard(grad.values.device());
-  cuda::rows_squared_norm(grad.values.data_ptr<float>(), grad.rows.data_ptr<int64_t>(), grad.order.data_ptr<int64_t>(),
-                          count, count > 0 ? grad.values.numel() / count : 0, partial.data_ptr<float>(),
-                          stream_of(grad.values));
+  const c10::cuda::CUDAGuard guard(values.device());
+  cuda::sum_row_pieces(values.data_ptr<float>(), rows.data_ptr<int64_t>(), order.data_ptr<int64_t>(), count,
+                       count > 0 ? values.numel() / count : 0, pieces.data_ptr<float>(), stream_of(values));
+#endif
+  return {rows, pieces};
+}
+
+torch::Tensor rows_squared_norm(const SortedRows& grad) {
+  const int64_t count = grad.rows.numel();
+  auto partial = torch::zeros({count}, grad.pieces.options());
+#ifdef BLT_WITH_CUDA_KERNELS
+  const c10::cuda::CUDAGuard guard(grad.pieces.device());
+  cuda::rows_squared_norm(grad.pieces.data_ptr<float>(), grad.rows.data_ptr<int64_t>(), count,
+                          count > 0 ? grad.pieces.numel() / count : 0, partial.data_ptr<float>(),
+                          stream_of(grad.pieces));
 #endif
   return partial.sum(torch::kDouble);
 }
@@ -122,8 +131,8 @@ void adamw_rows(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor& exp
                 const torch::Tensor& last, const torch::Tensor& history, const AdamWHyper& h, bool decays,
                 const torch::Tensor& clip, const torch::Tensor& skip) {
   TORCH_CHECK(adamw_kernel_applies(value, value, exp_avg, exp_avg_sq) && value.dim() >= 1 &&
-                  grad.values.scalar_type() == torch::kFloat && grad.values.device() == value.device() &&
-                  grad.values.numel() == grad.rows.numel() * (value.numel() / value.size(0)),
+                  grad.pieces.scalar_type() == torch::kFloat && grad.pieces.device() == value.device() &&
+                  grad.pieces.numel() == grad.rows.numel() * (value.numel() / value.size(0)),
               "adamw_rows: a contiguous float32 CUDA table and float32 gradient rows of its width on its device");
   TORCH_CHECK(last.scalar_type() == torch::kInt && history.scalar_type() == torch::kDouble &&
                   last.device() == value.device() && history.device() == value.device() && history.is_contiguous() &&
@@ -133,10 +142,9 @@ void adamw_rows(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor& exp
   const c10::cuda::CUDAGuard guard(value.device());
   const ClipSkip flags(clip, skip, value.device());
   cuda::adamw_rows(value.data_ptr<float>(), exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
-                   value.numel() / value.size(0), grad.rows.data_ptr<int64_t>(), grad.order.data_ptr<int64_t>(),
-                   grad.rows.numel(), grad.values.data_ptr<float>(), last.data_ptr<int32_t>(),
-                   history.data_ptr<double>(), h.step, kernel_scalars(h), decays, flags.clip_ptr(), flags.skip_ptr(),
-                   stream_of(value));
+                   value.numel() / value.size(0), grad.rows.data_ptr<int64_t>(), grad.rows.numel(),
+                   grad.pieces.data_ptr<float>(), last.data_ptr<int32_t>(), history.data_ptr<double>(), h.step,
+                   kernel_scalars(h), decays, flags.clip_ptr(), flags.skip_ptr(), stream_of(value));
 #else
   (void)last, (void)history, (void)h, (void)decays, (void)clip, (void)skip;
 #endif

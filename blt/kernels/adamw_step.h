@@ -36,19 +36,20 @@ void adamw_catch_up(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor&
                     const torch::Tensor& last, const torch::Tensor& history, int64_t through, const AdamWHyper& h,
                     bool decays);
 
-// A row-sparse gradient (sparse COO over a table's rows, coalesced or not: repeated rows add) with
-// its entries sorted by row, stably, so that a row's gradients are always summed in one order.
+// A row-sparse gradient (sparse COO over a table's rows, coalesced or not: repeated rows add) as
+// blt's row kernels take it: its entries sorted by row, stably, and summed in pieces of one row
+// (adamw_kernel.h: sum_row_pieces), so that a row's lookups are always summed in one order.
 // Sorting keeps the shapes (one entry per lookup), so unlike coalesce() nothing waits for the
 // host to learn how many rows are distinct.
 struct SortedRows {
   torch::Tensor rows;    // int64 [count], sorted
-  torch::Tensor order;   // int64 [count]: entry j's gradient is values[order[j]]
-  torch::Tensor values;  // [count, dim], contiguous, in the gradient's entry order
+  torch::Tensor pieces;  // float32 [count, dim]: piece sums at the pieces' first entries
 };
-SortedRows sort_rows(const torch::Tensor& sparse_grad);
 // Whether the row kernels take this table, its moments and its row-sparse gradient.
 bool adamw_rows_kernel_applies(const torch::Tensor& value, const torch::Tensor& exp_avg,
                                const torch::Tensor& exp_avg_sq, const torch::Tensor& sparse_grad);
+// For a float32 row-sparse gradient on CUDA (one sparse dimension), in a build with the kernels.
+SortedRows sort_rows(const torch::Tensor& sparse_grad);
 // The squared L2 norm of the gradient (repeated rows summed first), a float64 scalar on its device.
 torch::Tensor rows_squared_norm(const SortedRows& grad);
 // One AdamW step (hyper's) on the rows `grad` holds, after the steps they missed (adamw_catch_up
