@@ -2,7 +2,7 @@
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
-#         benchsmall trace patchcost kernels fused sparse sparsebpb generate multigpu scaling sweep
+#         benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb generate multigpu scaling sweep
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
 # BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
@@ -103,6 +103,14 @@ for s in "$@"; do
         stage sparsebpb-$on 300 "$blt" train configs/blt-small-gpu.yaml --set model.hash.vocab=500002 \
               --set train.optimizer.sparse_hash_rows=$on --set train.checkpoint_every=0 \
               --set train.out_dir=runs/sparsebpb-$on
+      done ;;
+    momentsbpb)  # what bf16 storage of the hash tables' AdamW moments does to bits/byte: as sparsebpb, both
+      # runs with sparse rows, the tables' moments in float32 and in bfloat16 (train.optimizer.table_moments)
+      [ -d data/shards/english/train ] || { echo "momentsbpb: no data/shards/english (carry it)"; exit 1; }
+      for dt in float32 bfloat16; do
+        stage momentsbpb-$dt 300 "$blt" train configs/blt-small-gpu.yaml --set model.hash.vocab=500002 \
+              --set train.optimizer.sparse_hash_rows=true --set train.optimizer.table_moments=$dt \
+              --set train.checkpoint_every=0 --set train.out_dir=runs/momentsbpb-$dt
       done ;;
     trace)  # where a blt-1b step's GPU time goes, summed by kernel and kind of work (docs/perf.md)
       corpus

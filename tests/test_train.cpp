@@ -120,6 +120,33 @@ TEST_CASE("train: sparse hash-table rows give dense AdamW's run and resume bit-i
   CHECK_THAT(lm.output, Contains("the model has no hash n-gram tables"));
 }
 
+TEST_CASE("train: bf16 hash-table moments resume bit-identically and need sparse rows", "[train][resume][e2e]") {
+  TempDir dir;
+  write_corpus(dir / "corpus");
+  const std::string bf16 = " --set train.optimizer.sparse_hash_rows=true --set train.optimizer.table_moments=bfloat16";
+  const auto w = run_blt("train " + config_file(dir, "whole", "tiny", "  steps: 6\n") + bf16);
+  INFO(w.output);
+  REQUIRE(w.exit_code == 0);
+  const auto reference = losses(dir / "runs/whole/metrics.jsonl");
+  CHECK(std::stod(reference.at(6)[0]) < std::stod(reference.at(1)[0]));
+  // The bf16 moments go through the checkpoint of step 4 and come back as they were.
+  const auto broken = config_file(dir, "broken", "tiny", "  steps: 6\n");
+  CHECK(run_blt("train " + broken + bf16, "BLT_FAULT_KILL_IN_CHECKPOINT=4").exit_code != 0);
+  const auto resumed = run_blt("train " + broken + bf16);
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  const auto again = losses(dir / "runs/broken/metrics.jsonl");
+  REQUIRE(again.size() == reference.size());
+  for (const auto& [step, values] : again) {
+    CAPTURE(step);
+    CHECK(values.back() == reference.at(step)[0]);
+  }
+  const auto dense = run_blt("train " + config_file(dir, "dense", "tiny", "  steps: 2\n") +
+                             " --set train.optimizer.table_moments=bfloat16");
+  CHECK(dense.exit_code != 0);
+  CHECK_THAT(dense.output, Contains("train.optimizer.table_moments: bfloat16 needs train.optimizer.sparse_hash_rows"));
+}
+
 TEST_CASE("train: resuming into another model shape names the first mismatching tensor", "[train][resume][e2e]") {
   TempDir dir;
   write_corpus(dir / "corpus");

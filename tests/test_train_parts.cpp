@@ -254,6 +254,49 @@ TEST_CASE("adamw: blt's row kernels sum a frequent row's many lookups as coalesc
   CHECK_FALSE(torch::equal(fused_table, start));
 }
 
+namespace {
+
+// A table whose moments are stored in bfloat16 against the same table with float32 moments, 8
+// steps of row-sparse gradients: the values and the stored moments agree to bf16's rounding.
+void check_bf16_moments(const torch::Device& device) {
+  torch::manual_seed(13);
+  const auto f32 = torch::TensorOptions().device(device);
+  const auto i64 = f32.dtype(torch::kLong);
+  const auto start = torch::randn({12, 8}, f32);
+  auto narrow_table = start.clone(), wide_table = start.clone();
+  OptimizerConfig config;
+  AdamW narrow({{"t", narrow_table, true, torch::kBFloat16}}, config), wide({{"t", wide_table, true}}, config);
+  for (int step = 0; step < 8; ++step) {
+    const auto index = torch::randint(12, {10}, i64);
+    const auto g = torch::sparse_coo_tensor(index.unsqueeze(0), torch::randn({10, 8}, f32), {12, 8});
+    narrow.step(1e-2, {g});
+    wide.step(1e-2, {g});
+  }
+  narrow.catch_up_all();
+  wide.catch_up_all();
+  CHECK(narrow.state().at("exp_avg.t").scalar_type() == torch::kBFloat16);
+  CHECK(narrow.state().at("exp_avg_sq.t").scalar_type() == torch::kBFloat16);
+  // Stored moments: bf16 keeps 8 significant bits, an error of 2^-9 of the value per rounding;
+  // each step rounds once and carries the earlier roundings on, decayed by beta1: at most
+  // 2^-9 / (1 - 0.9) < 2e-2 of the largest first moment.
+  const auto m = narrow.state().at("exp_avg.t").to(torch::kFloat), m_wide = wide.state().at("exp_avg.t");
+  CHECK((m - m_wide).abs().max().item<double>() <= 2e-2 * m_wide.abs().max().item<double>());
+  // A step moves a value by lr m_hat / (sqrt(v_hat) + eps), which the moments' relative error
+  // changes by at most ~1.5 times that error: 1e-2 x 1.5 x 2e-2 a step, 8 steps: 2.4e-3.
+  CHECK((narrow_table - wide_table).abs().max().item<double>() <= 2.4e-3);
+  CHECK_FALSE(torch::equal(narrow_table, start));
+  // Only row-sparse updates write bf16 moments.
+  REQUIRE_THROWS_WITH(narrow.step(1e-2, {torch::ones({12, 8}, f32)}),
+                      Contains("parameter 't' keeps BFloat16 moments, which only row-sparse gradients update"));
+}
+
+}  // namespace
+
+TEST_CASE("adamw: a table's moments stored in bf16 follow float32 moments to bf16's rounding", "[train][param-path]") {
+  check_bf16_moments(torch::kCPU);
+  if (torch::cuda::is_available()) check_bf16_moments(torch::kCUDA);  // blt's row kernels with bf16 moments
+}
+
 TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs CUDA)", "[train][param-path]") {
   if (!torch::cuda::is_available()) {
     WARN("no CUDA device: the fused path is checked on the GPU machine (bench/gpu_checks.sh test)");

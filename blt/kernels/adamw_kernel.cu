@@ -103,21 +103,22 @@ __global__ void sum_row_pieces_kernel(const float* grads, const int64_t* rows, c
 }
 
 // One block per entry of `rows`, threads across the row; the steps in the inner loop, so each
-// element stays in registers through all the steps it missed.
-__global__ void adamw_catch_up_kernel(float* value, float* m, float* v, int64_t dim, const int64_t* rows,
-                                      const int32_t* last, const double* history, int64_t through, float beta1,
-                                      float beta2, float eps, bool decays) {
+// element stays in registers through all the steps it missed. Moments stored as M (float or bf16).
+template <typename M>
+__global__ void adamw_catch_up_kernel(float* value, M* m, M* v, int64_t dim, const int64_t* rows, const int32_t* last,
+                                      const double* history, int64_t through, float beta1, float beta2, float eps,
+                                      bool decays) {
   const int64_t i = blockIdx.x;
   if (repeats_previous(rows, i)) return;
   const int64_t row = rows[i], from = last[row];
   if (from >= through) return;
   for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
     const int64_t at = row * dim + c;
-    float p = value[at], a = m[at], b = v[at];
+    float p = value[at], a = load(m, at), b = load(v, at);
     missed_steps(p, a, b, from, through, history, beta1, beta2, eps, decays);
     value[at] = p;
-    m[at] = a;
-    v[at] = b;
+    store(m, at, a);
+    store(v, at, b);
   }
 }
 
@@ -141,8 +142,9 @@ __global__ void rows_squared_norm_kernel(const float* pieces, const int64_t* row
 }
 
 // One block per sorted entry, the first of each run does its row in place: the steps the row
-// missed, then this step with the run's summed gradient (unless *skip).
-__global__ void adamw_rows_kernel(float* value, float* m, float* v, int64_t dim, const int64_t* rows, int64_t count,
+// missed, then this step with the run's summed gradient (unless *skip). Moments stored as M.
+template <typename M>
+__global__ void adamw_rows_kernel(float* value, M* m, M* v, int64_t dim, const int64_t* rows, int64_t count,
                                   const float* pieces, const int32_t* last, const double* history, int64_t step,
                                   AdamWScalars s, bool decays, const float* clip, const bool* skip) {
   const int64_t i = blockIdx.x;
@@ -152,12 +154,12 @@ __global__ void adamw_rows_kernel(float* value, float* m, float* v, int64_t dim,
   const float scale = clip != nullptr ? *clip : 1.0f;
   for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
     const int64_t at = row * dim + c;
-    float p = value[at], a = m[at], b = v[at];
+    float p = value[at], a = load(m, at), b = load(v, at);
     missed_steps(p, a, b, from, step - 1, history, s.beta1, s.beta2, s.eps, decays);
     if (apply) adamw_element(p, run_gradient(pieces, rows, count, i, dim, c), a, b, s, scale);
     value[at] = p;
-    m[at] = a;
-    v[at] = b;
+    store(m, at, a);
+    store(v, at, b);
   }
 }
 
@@ -189,12 +191,20 @@ void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, i
   check_launch("adamw");
 }
 
-void adamw_catch_up(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
-                    const int32_t* last, const double* history, int64_t through, float beta1, float beta2, float eps,
-                    bool decays, void* stream) {
+void adamw_catch_up(float* value, void* exp_avg, void* exp_avg_sq, DType moments, int64_t dim, const int64_t* rows,
+                    int64_t count, const int32_t* last, const double* history, int64_t through, float beta1,
+                    float beta2, float eps, bool decays, void* stream) {
   if (count == 0 || dim == 0) return;
-  adamw_catch_up_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
-      value, exp_avg, exp_avg_sq, dim, rows, last, history, through, beta1, beta2, eps, decays);
+  const auto st = static_cast<cudaStream_t>(stream);
+  const auto blocks = static_cast<unsigned>(count);
+  if (moments == DType::kFloat)
+    adamw_catch_up_kernel<<<blocks, row_threads(dim), 0, st>>>(value, static_cast<float*>(exp_avg),
+                                                               static_cast<float*>(exp_avg_sq), dim, rows, last,
+                                                               history, through, beta1, beta2, eps, decays);
+  else
+    adamw_catch_up_kernel<<<blocks, row_threads(dim), 0, st>>>(value, static_cast<bf16*>(exp_avg),
+                                                               static_cast<bf16*>(exp_avg_sq), dim, rows, last,
+                                                               history, through, beta1, beta2, eps, decays);
   check_launch("adamw_catch_up");
 }
 
@@ -213,12 +223,20 @@ void rows_squared_norm(const float* pieces, const int64_t* rows, int64_t count, 
   check_launch("rows_squared_norm");
 }
 
-void adamw_rows(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
-                const float* pieces, const int32_t* last, const double* history, int64_t step, const AdamWScalars& s,
-                bool decays, const float* clip, const bool* skip, void* stream) {
+void adamw_rows(float* value, void* exp_avg, void* exp_avg_sq, DType moments, int64_t dim, const int64_t* rows,
+                int64_t count, const float* pieces, const int32_t* last, const double* history, int64_t step,
+                const AdamWScalars& s, bool decays, const float* clip, const bool* skip, void* stream) {
   if (count == 0 || dim == 0) return;
-  adamw_rows_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
-      value, exp_avg, exp_avg_sq, dim, rows, count, pieces, last, history, step, s, decays, clip, skip);
+  const auto st = static_cast<cudaStream_t>(stream);
+  const auto blocks = static_cast<unsigned>(count);
+  if (moments == DType::kFloat)
+    adamw_rows_kernel<<<blocks, row_threads(dim), 0, st>>>(value, static_cast<float*>(exp_avg),
+                                                           static_cast<float*>(exp_avg_sq), dim, rows, count, pieces,
+                                                           last, history, step, s, decays, clip, skip);
+  else
+    adamw_rows_kernel<<<blocks, row_threads(dim), 0, st>>>(value, static_cast<bf16*>(exp_avg),
+                                                           static_cast<bf16*>(exp_avg_sq), dim, rows, count, pieces,
+                                                           last, history, step, s, decays, clip, skip);
   check_launch("adamw_rows");
 }
 

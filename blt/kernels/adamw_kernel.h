@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "blt/kernels/fused_kernels.h"  // DType
+
 namespace blt::kernels::cuda {
 
 // The step's scalars, computed once on the host (bias corrections from the step count).
@@ -24,10 +26,11 @@ void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, i
 // for each row r in `rows` (sorted; repeats are done once), every step s in (last[r], through]
 // whose history row (float64 [capacity, 4]: 1 - lr * weight_decay, step_size, bias2_sqrt,
 // applied) says it was applied runs adamw's arithmetic with a zero gradient, which is exactly
-// what the dense update did to r at step s. `decays` picks whether column 0 applies.
-void adamw_catch_up(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
-                    const int32_t* last, const double* history, int64_t through, float beta1, float beta2, float eps,
-                    bool decays, void* stream);
+// what the dense update did to r at step s. `decays` picks whether column 0 applies. The
+// moments are stored as `moments` (float32 or bf16: the arithmetic is float either way).
+void adamw_catch_up(float* value, void* exp_avg, void* exp_avg_sq, DType moments, int64_t dim, const int64_t* rows,
+                    int64_t count, const int32_t* last, const double* history, int64_t through, float beta1,
+                    float beta2, float eps, bool decays, void* stream);
 
 // A row-sparse gradient of a [rows x dim] table, as the row kernels take it: its `count` entries
 // sorted by row (rows, int64; repeats are lookups of one row, whose gradients add), entry j's
@@ -43,9 +46,10 @@ void sum_row_pieces(const float* grads, const int64_t* rows, const int64_t* orde
 void rows_squared_norm(const float* pieces, const int64_t* rows, int64_t count, int64_t dim, float* out, void* stream);
 // One AdamW step on the rows such a gradient holds, in place: each row first runs the steps it
 // missed (as adamw_catch_up, through step - 1), then, unless *skip, adamw's arithmetic with its
-// summed gradient and the scalars `s` of step `step`. `last` is left for the caller to advance.
-void adamw_rows(float* value, float* exp_avg, float* exp_avg_sq, int64_t dim, const int64_t* rows, int64_t count,
-                const float* pieces, const int32_t* last, const double* history, int64_t step, const AdamWScalars& s,
-                bool decays, const float* clip, const bool* skip, void* stream);
+// summed gradient and the scalars `s` of step `step`; moments as in adamw_catch_up. `last` is
+// left for the caller to advance.
+void adamw_rows(float* value, void* exp_avg, void* exp_avg_sq, DType moments, int64_t dim, const int64_t* rows,
+                int64_t count, const float* pieces, const int32_t* last, const double* history, int64_t step,
+                const AdamWScalars& s, bool decays, const float* clip, const bool* skip, void* stream);
 
 }  // namespace blt::kernels::cuda

@@ -49,6 +49,10 @@ struct ClipSkip {
 
 void* stream_of(const torch::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
 
+cuda::DType moment_type(const torch::Tensor& moments) {
+  return moments.scalar_type() == torch::kBFloat16 ? cuda::DType::kBFloat16 : cuda::DType::kFloat;
+}
+
 }  // namespace
 #endif
 
@@ -66,11 +70,25 @@ void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& 
 #endif
 }
 
+bool table_kernels_apply(const torch::Tensor& value, const torch::Tensor& exp_avg, const torch::Tensor& exp_avg_sq) {
+  if (!cuda_kernels_built() || !value.is_cuda() || value.dim() < 1 || value.scalar_type() != torch::kFloat ||
+      !value.is_contiguous())
+    return false;
+  const auto moments = exp_avg.scalar_type();
+  if (moments != torch::kFloat && moments != torch::kBFloat16) return false;
+  for (const auto* t : {&exp_avg, &exp_avg_sq})
+    if (t->scalar_type() != moments || !t->is_contiguous() || t->numel() != value.numel() ||
+        t->device() != value.device())
+      return false;
+  return true;
+}
+
 void adamw_catch_up(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq, const torch::Tensor& rows,
                     const torch::Tensor& last, const torch::Tensor& history, int64_t through, const AdamWHyper& h,
                     bool decays) {
-  TORCH_CHECK(adamw_kernel_applies(value, value, exp_avg, exp_avg_sq) && value.dim() >= 1,
-              "adamw_catch_up: blt's AdamW kernel takes contiguous float32 CUDA tables of one size (and a build with it)");
+  TORCH_CHECK(table_kernels_apply(value, exp_avg, exp_avg_sq),
+              "adamw_catch_up: a contiguous float32 CUDA table, float32 or bf16 moments of its size (and a build with "
+              "blt's kernels)");
   TORCH_CHECK(rows.scalar_type() == torch::kLong && last.scalar_type() == torch::kInt &&
                   history.scalar_type() == torch::kDouble && rows.device() == value.device() &&
                   last.device() == value.device() && history.device() == value.device() && history.is_contiguous() &&
@@ -79,7 +97,7 @@ void adamw_catch_up(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor&
 #ifdef BLT_WITH_CUDA_KERNELS
   const c10::cuda::CUDAGuard guard(value.device());
   const auto sorted = rows.contiguous();
-  cuda::adamw_catch_up(value.data_ptr<float>(), exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
+  cuda::adamw_catch_up(value.data_ptr<float>(), exp_avg.data_ptr(), exp_avg_sq.data_ptr(), moment_type(exp_avg),
                        value.numel() / value.size(0), sorted.data_ptr<int64_t>(), sorted.numel(),
                        last.data_ptr<int32_t>(), history.data_ptr<double>(), through, static_cast<float>(h.beta1),
                        static_cast<float>(h.beta2), static_cast<float>(h.eps), decays, stream_of(value));
@@ -90,9 +108,8 @@ void adamw_catch_up(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor&
 
 bool adamw_rows_kernel_applies(const torch::Tensor& value, const torch::Tensor& exp_avg,
                                const torch::Tensor& exp_avg_sq, const torch::Tensor& sparse_grad) {
-  return sparse_grad.is_sparse() && sparse_grad.sparse_dim() == 1 && value.dim() >= 1 &&
-         sparse_grad.scalar_type() == torch::kFloat && sparse_grad.device() == value.device() &&
-         adamw_kernel_applies(value, value, exp_avg, exp_avg_sq);
+  return sparse_grad.is_sparse() && sparse_grad.sparse_dim() == 1 && sparse_grad.scalar_type() == torch::kFloat &&
+         sparse_grad.device() == value.device() && table_kernels_apply(value, exp_avg, exp_avg_sq);
 }
 
 SortedRows sort_rows(const torch::Tensor& sparse_grad) {
@@ -130,10 +147,11 @@ torch::Tensor rows_squared_norm(const SortedRows& grad) {
 void adamw_rows(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq, const SortedRows& grad,
                 const torch::Tensor& last, const torch::Tensor& history, const AdamWHyper& h, bool decays,
                 const torch::Tensor& clip, const torch::Tensor& skip) {
-  TORCH_CHECK(adamw_kernel_applies(value, value, exp_avg, exp_avg_sq) && value.dim() >= 1 &&
-                  grad.pieces.scalar_type() == torch::kFloat && grad.pieces.device() == value.device() &&
+  TORCH_CHECK(table_kernels_apply(value, exp_avg, exp_avg_sq) && grad.pieces.scalar_type() == torch::kFloat &&
+                  grad.pieces.device() == value.device() &&
                   grad.pieces.numel() == grad.rows.numel() * (value.numel() / value.size(0)),
-              "adamw_rows: a contiguous float32 CUDA table and float32 gradient rows of its width on its device");
+              "adamw_rows: a contiguous float32 CUDA table (float32 or bf16 moments) and float32 gradient rows of its "
+              "width on its device");
   TORCH_CHECK(last.scalar_type() == torch::kInt && history.scalar_type() == torch::kDouble &&
                   last.device() == value.device() && history.device() == value.device() && history.is_contiguous() &&
                   last.is_contiguous() && history.size(0) > h.step,
@@ -141,7 +159,7 @@ void adamw_rows(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor& exp
 #ifdef BLT_WITH_CUDA_KERNELS
   const c10::cuda::CUDAGuard guard(value.device());
   const ClipSkip flags(clip, skip, value.device());
-  cuda::adamw_rows(value.data_ptr<float>(), exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
+  cuda::adamw_rows(value.data_ptr<float>(), exp_avg.data_ptr(), exp_avg_sq.data_ptr(), moment_type(exp_avg),
                    value.numel() / value.size(0), grad.rows.data_ptr<int64_t>(), grad.rows.numel(),
                    grad.pieces.data_ptr<float>(), last.data_ptr<int32_t>(), history.data_ptr<double>(), h.step,
                    kernel_scalars(h), decays, flags.clip_ptr(), flags.skip_ptr(), stream_of(value));

@@ -28,7 +28,12 @@ AdamWStepScalars step_scalars(const AdamWHyper& h);
 void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
                 const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip);
 
-// Lazy AdamW's catch-up (train/adamw_rows.h) with blt's kernel, for tables that adamw_kernel_applies
+// Whether the table kernels below take this table and its moments: a contiguous float32 CUDA
+// table, moments of its size stored as float32 or bfloat16 (both alike; the arithmetic is float32),
+// in a build with the kernels.
+bool table_kernels_apply(const torch::Tensor& value, const torch::Tensor& exp_avg, const torch::Tensor& exp_avg_sq);
+
+// Lazy AdamW's catch-up (train/adamw_rows.h) with blt's kernel, for tables that table_kernels_apply
 // to: every row in `rows` (int64, sorted, repeats allowed) runs the applied steps of `history`
 // (float64 [capacity, 4] on the device) in (last[row], through] with a zero gradient; `last` is
 // int32 [rows of the table]. Neither is read on the host; `last` is left for the caller to advance.
@@ -45,7 +50,7 @@ struct SortedRows {
   torch::Tensor rows;    // int64 [count], sorted
   torch::Tensor pieces;  // float32 [count, dim]: piece sums at the pieces' first entries
 };
-// Whether the row kernels take this table, its moments and its row-sparse gradient.
+// Whether adamw_rows takes this table, its moments and its row-sparse gradient.
 bool adamw_rows_kernel_applies(const torch::Tensor& value, const torch::Tensor& exp_avg,
                                const torch::Tensor& exp_avg_sq, const torch::Tensor& sparse_grad);
 // For a float32 row-sparse gradient on CUDA (one sparse dimension), in a build with the kernels.

@@ -3,7 +3,6 @@
 // and outputs written in the type their consumer wants, so that autocast has nothing to re-cast.
 // All arithmetic is in float (fused_math.h); bf16 is only how values are stored. These kernels are
 // memory-bound: one thread per element or row stripe, coalesced, no shared-memory tiling.
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -32,13 +31,6 @@ int sm_count() {  // per device, asked once: launches must not pay for a driver 
 }
 
 namespace {
-
-using bf16 = __nv_bfloat16;
-
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const bf16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 // Calls f with one null pointer per DType argument, each of the C++ type that DType names (the
 // kernels' template arguments): with_types(f, kFloat, kBFloat16) calls f((float*)0, (bf16*)0).

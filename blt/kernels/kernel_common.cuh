@@ -1,6 +1,8 @@
-// What the CUDA kernels of fused_kernels.cu and adamw_kernel.cu share: sums across a warp and a
-// block, the block size of row kernels, the launch check.
+// What the CUDA kernels of fused_kernels.cu and adamw_kernel.cu share: float loads and stores of
+// float32 or bf16 storage, sums across a warp and a block, the block size of row kernels, the
+// launch check.
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -8,6 +10,14 @@
 #include <string>
 
 namespace blt::kernels::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// Arithmetic is in float; bf16 is only how values are stored (rounded to nearest even).
+inline __device__ float load(const float* p, int64_t i) { return p[i]; }
+inline __device__ float load(const bf16* p, int64_t i) { return __bfloat162float(p[i]); }
+inline __device__ void store(float* p, int64_t i, float v) { p[i] = v; }
+inline __device__ void store(bf16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 // Every lane of a full warp gets the warp's total.
 inline __device__ float warp_sum(float v) {

@@ -18,8 +18,9 @@ AdamW::AdamW(std::vector<Param> params, const OptimizerConfig& config)
     if (!p.value.is_floating_point())
       fail("AdamW: parameter '{}' is {}, master weights must be floating point", p.name,
            c10::toString(p.value.scalar_type()));
-    exp_avg_.push_back(torch::zeros_like(p.value));
-    exp_avg_sq_.push_back(torch::zeros_like(p.value));
+    const auto moments = p.value.options().dtype(p.moments.value_or(p.value.scalar_type()));
+    exp_avg_.push_back(torch::zeros(p.value.sizes(), moments));
+    exp_avg_sq_.push_back(torch::zeros(p.value.sizes(), moments));
   }
 }
 
@@ -32,6 +33,10 @@ void AdamW::step(double lr) {
 void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& clip,
                  const torch::Tensor& skip) {
   if (grads.size() != params_.size()) fail("AdamW: {} gradients for {} parameters", grads.size(), params_.size());
+  for (std::size_t i = 0; i < params_.size(); ++i)
+    if (grads[i].defined() && !grads[i].is_sparse() && exp_avg_[i].scalar_type() != params_[i].value.scalar_type())
+      fail("AdamW: parameter '{}' keeps {} moments, which only row-sparse gradients update; it got a dense gradient",
+           params_[i].name, c10::toString(exp_avg_[i].scalar_type()));
   torch::NoGradGuard no_grad;
   ++steps_;
   for (std::size_t i = 0; i < params_.size(); ++i)  // every row is current through the step before
@@ -63,8 +68,9 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
       const auto index = g.indices()[0];
       catch_up_rows_through(i, index, steps_ - 1);
       rows.push_back({i, slots.size(), index});
-      slots.push_back({p.value.index_select(0, index), g.values(), exp_avg_[i].index_select(0, index),
-                       exp_avg_sq_[i].index_select(0, index), p.decay});
+      const auto dtype = p.value.scalar_type();  // the arithmetic's, whatever the moments are stored as
+      slots.push_back({p.value.index_select(0, index), g.values(), exp_avg_[i].index_select(0, index).to(dtype),
+                       exp_avg_sq_[i].index_select(0, index).to(dtype), p.decay});
     } else {
       slots.push_back({p.value, grads[i], exp_avg_[i], exp_avg_sq_[i], p.decay});
     }
@@ -76,8 +82,8 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
   for (const auto& r : rows) {  // the updated row copies back into place
     const auto& s = slots[r.slot];
     params_[r.param].value.index_copy_(0, r.index, s.value);
-    exp_avg_[r.param].index_copy_(0, r.index, s.exp_avg);
-    exp_avg_sq_[r.param].index_copy_(0, r.index, s.exp_avg_sq);
+    exp_avg_[r.param].index_copy_(0, r.index, s.exp_avg.to(exp_avg_[r.param].scalar_type()));
+    exp_avg_sq_[r.param].index_copy_(0, r.index, s.exp_avg_sq.to(exp_avg_sq_[r.param].scalar_type()));
     lazy_.at(r.param).last.index_fill_(0, r.index, static_cast<int32_t>(steps_));
   }
 }

@@ -8,7 +8,7 @@
 // gradient and moment once (blt's kernel for float32, kernels/adamw_step.h;
 // LibTorch's multi-tensor at::_fused_adamw_ otherwise, compat::fused_adamw);
 // elsewhere (CPU, LibTorch 1.13) the reference loop of tensor ops below. The master dtype is the parameters'
-// own (fp32, or fp64 for a double model); moments take it too.
+// own (fp32, or fp64 for a double model); moments take it too, unless a parameter asks otherwise.
 //
 // A sparse gradient (the hash n-gram tables under train.optimizer.sparse_hash_rows)
 // updates only the rows it holds, with the same arithmetic (on CUDA in place by blt's row
@@ -34,6 +34,9 @@ class AdamW {
     std::string name;
     torch::Tensor value;  // floating point master weights, updated in place
     bool decay;           // weight decay applies (matrices, embeddings) or not (norm scales)
+    // The moments' dtype, when not the value's: bfloat16 for a table that only row-sparse
+    // gradients update (train.optimizer.table_moments); the arithmetic stays in the value's.
+    c10::optional<torch::ScalarType> moments = c10::nullopt;
   };
 
   AdamW(std::vector<Param> params, const OptimizerConfig& config);

@@ -41,8 +41,9 @@ void reference_catch_up(LazyTable& t, const torch::Tensor& unique, int64_t throu
   std::vector<int64_t> mask_shape(static_cast<std::size_t>(t.value.dim()), 1);
   mask_shape[0] = unique.numel();
   const auto behind_of = from.view(mask_shape);
-  auto value = t.value.index_select(0, unique), m = t.exp_avg.index_select(0, unique),
-       v = t.exp_avg_sq.index_select(0, unique);
+  const auto dtype = t.value.scalar_type();  // the arithmetic's, whatever the moments are stored as
+  auto value = t.value.index_select(0, unique), m = t.exp_avg.index_select(0, unique).to(dtype),
+       v = t.exp_avg_sq.index_select(0, unique).to(dtype);
   for (int64_t s = first + 1; s <= through; ++s) {
     if (h[s][3] == 0.0) continue;
     const auto behind = behind_of < s;
@@ -54,8 +55,8 @@ void reference_catch_up(LazyTable& t, const torch::Tensor& unique, int64_t throu
     v = torch::where(behind, next_v, v);
   }
   t.value.index_copy_(0, unique, value);
-  t.exp_avg.index_copy_(0, unique, m);
-  t.exp_avg_sq.index_copy_(0, unique, v);
+  t.exp_avg.index_copy_(0, unique, m.to(t.exp_avg.scalar_type()));
+  t.exp_avg_sq.index_copy_(0, unique, v.to(t.exp_avg_sq.scalar_type()));
 }
 
 }  // namespace
@@ -65,7 +66,7 @@ void run_missed_steps(LazyTable& table, const torch::Tensor& rows, int64_t throu
   torch::NoGradGuard no_grad;
   if (rows.numel() == 0) return;
   const auto sorted = std::get<0>(rows.flatten().to(table.last.device(), torch::kLong).sort());
-  if (fused && kernels::adamw_kernel_applies(table.value, table.value, table.exp_avg, table.exp_avg_sq)) {
+  if (fused && kernels::table_kernels_apply(table.value, table.exp_avg, table.exp_avg_sq)) {
     kernels::adamw_catch_up(table.value, table.exp_avg, table.exp_avg_sq, sorted, table.last, history.table(), through,
                             hyper, table.decays);
   } else {

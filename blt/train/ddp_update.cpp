@@ -78,6 +78,9 @@ DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, const torch::Tensor& tabl
       params_(values_of(params)),
       layout_(layout_of(shapes_, comm.world_size())),
       grad_sync_(synced(params, table), comm) {
+  if (config.table_moments == "bfloat16")
+    for (auto& p : params)
+      if (table.defined() && p.value.is_same(table)) p.moments = torch::kBFloat16;
   optimizer_ = std::make_unique<AdamW>(std::move(params), config);
 }
 

@@ -183,6 +183,10 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions
   if (config_.train.precision == "fp64") model_->to(torch::kDouble);
   model_->train();
   model_->set_activation_checkpointing(config_.train.activation_checkpointing);
+  if (config_.train.optimizer.table_moments != "float32" && !config_.train.optimizer.sparse_hash_rows)
+    fail("train.optimizer.table_moments: {} needs train.optimizer.sparse_hash_rows: true (only the row-sparse update "
+         "stores moments in another dtype than the tables')",
+         config_.train.optimizer.table_moments);
   if (config_.train.optimizer.sparse_hash_rows) {
     auto* blt = dynamic_cast<model::BltModel*>(model_.get());
     if (!blt || !blt->encoder_hash_tok_embedding)
@@ -193,7 +197,7 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions
       blt->set_sparse_hash_gradients(true);
     else
       spdlog::warn("train.optimizer.sparse_hash_rows: dist.strategy {} keeps the hash tables in flat shards, so they "
-                   "take dense updates (the same values, more time)",
+                   "take dense updates (the same values, more time) and float32 moments",
                    config_.dist.strategy);
   }
   patcher_ = make_patcher(config_.model, device_);
