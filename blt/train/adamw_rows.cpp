@@ -77,7 +77,7 @@ void run_missed_steps(LazyTable& table, const torch::Tensor& rows, int64_t throu
 
 torch::Tensor row_sparse_squared_norm(const torch::Tensor& grad) {
   torch::NoGradGuard no_grad;
-  if (kernels::cuda_kernels_built() && grad.is_cuda() && grad.scalar_type() == torch::kFloat)
+  if (kernels::cuda_kernels_built() && grad.is_cuda() && grad.scalar_type() == torch::kFloat && grad.sparse_dim() == 1)
     return kernels::rows_squared_norm(kernels::sort_rows(grad));
   return grad.coalesce().values().norm().to(torch::kDouble).square();
 }

@@ -32,6 +32,12 @@ const model::BltModel* hash_table_model(const model::CausalLM& model) {
   return blt && blt->encoder_hash_tok_embedding ? blt : nullptr;
 }
 
+// The table whose gradient comes row-sparse (train.optimizer.sparse_hash_rows), or undefined.
+torch::Tensor sparse_table(const model::CausalLM& model, const OptimizerConfig& config) {
+  const auto* blt = hash_table_model(model);
+  return config.sparse_hash_rows && blt ? blt->encoder_hash_tok_embedding->weight : torch::Tensor();
+}
+
 std::vector<dist::GradSync::Param> synced(const std::vector<AdamW::Param>& params, const torch::Tensor& table) {
   std::vector<dist::GradSync::Param> out;
   for (const auto& p : params) out.push_back({p.name, p.value, table.defined() && p.value.is_same(table)});
@@ -47,11 +53,7 @@ dist::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
 }  // namespace
 
 DdpUpdate::DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config)
-    : DdpUpdate(model_params(model),
-                config.sparse_hash_rows && hash_table_model(model)
-                    ? hash_table_model(model)->encoder_hash_tok_embedding->weight
-                    : torch::Tensor(),
-                comm, config) {
+    : DdpUpdate(model_params(model), sparse_table(model, config), comm, config) {
   if (config.sparse_hash_rows) hook_hash_table(model);
 }
 
