@@ -64,6 +64,31 @@ TEST_CASE("train: a run killed during a checkpoint resumes to bit-identical loss
   }
 }
 
+namespace {
+
+// The tiny BLT trained 6 steps with `sets` learns; the same run killed in its step-4 checkpoint
+// and started again resumes there and gives every step's loss bit for bit.
+void check_tiny_resume(const TempDir& dir, const std::string& sets) {
+  const auto w = run_blt("train " + config_file(dir, "whole", "tiny", "  steps: 6\n") + sets);
+  INFO(w.output);
+  REQUIRE(w.exit_code == 0);
+  const auto reference = losses(dir / "runs/whole/metrics.jsonl");
+  CHECK(std::stod(reference.at(6)[0]) < std::stod(reference.at(1)[0]));
+  const auto broken = config_file(dir, "broken", "tiny", "  steps: 6\n");
+  CHECK(run_blt("train " + broken + sets, "BLT_FAULT_KILL_IN_CHECKPOINT=4").exit_code != 0);
+  const auto resumed = run_blt("train " + broken + sets);
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  const auto again = losses(dir / "runs/broken/metrics.jsonl");
+  REQUIRE(again.size() == reference.size());
+  for (const auto& [step, values] : again) {
+    CAPTURE(step);
+    CHECK(values.back() == reference.at(step)[0]);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("train: sparse hash-table rows give dense AdamW's run and resume bit-identically", "[train][resume][e2e]") {
   TempDir dir;
   write_corpus(dir / "corpus");
@@ -92,23 +117,7 @@ TEST_CASE("train: sparse hash-table rows give dense AdamW's run and resume bit-i
   }
   CHECK(blt::test::max_param_diff(dir / "runs/dense64", dir / "runs/sparse64") <= 1e-10);
 
-  const auto whole = config_file(dir, "whole", "tiny", "  steps: 6\n");
-  const auto w = run_blt("train " + whole + sparse);
-  INFO(w.output);
-  REQUIRE(w.exit_code == 0);
-  const auto reference = losses(dir / "runs/whole/metrics.jsonl");
-  CHECK(std::stod(reference.at(6)[0]) < std::stod(reference.at(1)[0]));
-  const auto broken = config_file(dir, "broken", "tiny", "  steps: 6\n");
-  CHECK(run_blt("train " + broken + sparse, "BLT_FAULT_KILL_IN_CHECKPOINT=4").exit_code != 0);
-  const auto resumed = run_blt("train " + broken + sparse);
-  INFO(resumed.output);
-  REQUIRE(resumed.exit_code == 0);
-  const auto again = losses(dir / "runs/broken/metrics.jsonl");
-  REQUIRE(again.size() == reference.size());
-  for (const auto& [step, values] : again) {
-    CAPTURE(step);
-    CHECK(values.back() == reference.at(step)[0]);
-  }
+  check_tiny_resume(dir, sparse);
   // The sharded strategies keep the tables in flat shards: dense updates there, said once.
   const auto zero2 = run_blt("train " + config_file(dir, "zero2", "tiny", "  steps: 2\n") + sparse +
                              " --set dist.strategy=zero2");
@@ -124,23 +133,7 @@ TEST_CASE("train: bf16 hash-table moments resume bit-identically and need sparse
   TempDir dir;
   write_corpus(dir / "corpus");
   const std::string bf16 = " --set train.optimizer.sparse_hash_rows=true --set train.optimizer.table_moments=bfloat16";
-  const auto w = run_blt("train " + config_file(dir, "whole", "tiny", "  steps: 6\n") + bf16);
-  INFO(w.output);
-  REQUIRE(w.exit_code == 0);
-  const auto reference = losses(dir / "runs/whole/metrics.jsonl");
-  CHECK(std::stod(reference.at(6)[0]) < std::stod(reference.at(1)[0]));
-  // The bf16 moments go through the checkpoint of step 4 and come back as they were.
-  const auto broken = config_file(dir, "broken", "tiny", "  steps: 6\n");
-  CHECK(run_blt("train " + broken + bf16, "BLT_FAULT_KILL_IN_CHECKPOINT=4").exit_code != 0);
-  const auto resumed = run_blt("train " + broken + bf16);
-  INFO(resumed.output);
-  REQUIRE(resumed.exit_code == 0);
-  const auto again = losses(dir / "runs/broken/metrics.jsonl");
-  REQUIRE(again.size() == reference.size());
-  for (const auto& [step, values] : again) {
-    CAPTURE(step);
-    CHECK(values.back() == reference.at(step)[0]);
-  }
+  check_tiny_resume(dir, bf16);  // the bf16 moments go through the checkpoint of step 4 and come back as they were
   const auto dense = run_blt("train " + config_file(dir, "dense", "tiny", "  steps: 2\n") +
                              " --set train.optimizer.table_moments=bfloat16");
   CHECK(dense.exit_code != 0);
