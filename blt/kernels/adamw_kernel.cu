@@ -196,15 +196,14 @@ void adamw_catch_up(float* value, void* exp_avg, void* exp_avg_sq, DType moments
                     float beta2, float eps, bool decays, void* stream) {
   if (count == 0 || dim == 0) return;
   const auto st = static_cast<cudaStream_t>(stream);
-  const auto blocks = static_cast<unsigned>(count);
-  if (moments == DType::kFloat)
-    adamw_catch_up_kernel<<<blocks, row_threads(dim), 0, st>>>(value, static_cast<float*>(exp_avg),
-                                                               static_cast<float*>(exp_avg_sq), dim, rows, last,
-                                                               history, through, beta1, beta2, eps, decays);
-  else
-    adamw_catch_up_kernel<<<blocks, row_threads(dim), 0, st>>>(value, static_cast<bf16*>(exp_avg),
-                                                               static_cast<bf16*>(exp_avg_sq), dim, rows, last,
-                                                               history, through, beta1, beta2, eps, decays);
+  with_types(
+      [&](auto tag) {
+        using M = type_of<decltype(tag)>;
+        adamw_catch_up_kernel<M><<<static_cast<unsigned>(count), row_threads(dim), 0, st>>>(
+            value, static_cast<M*>(exp_avg), static_cast<M*>(exp_avg_sq), dim, rows, last, history, through, beta1,
+            beta2, eps, decays);
+      },
+      moments);
   check_launch("adamw_catch_up");
 }
 
@@ -217,7 +216,7 @@ void sum_row_pieces(const float* grads, const int64_t* rows, const int64_t* orde
 }
 
 void rows_squared_norm(const float* pieces, const int64_t* rows, int64_t count, int64_t dim, float* out, void* stream) {
-  if (count == 0) return;
+  if (count == 0 || dim == 0) return;
   rows_squared_norm_kernel<<<static_cast<unsigned>(count), row_threads(dim), 0, static_cast<cudaStream_t>(stream)>>>(
       pieces, rows, count, dim, out);
   check_launch("rows_squared_norm");
@@ -228,15 +227,14 @@ void adamw_rows(float* value, void* exp_avg, void* exp_avg_sq, DType moments, in
                 const AdamWScalars& s, bool decays, const float* clip, const bool* skip, void* stream) {
   if (count == 0 || dim == 0) return;
   const auto st = static_cast<cudaStream_t>(stream);
-  const auto blocks = static_cast<unsigned>(count);
-  if (moments == DType::kFloat)
-    adamw_rows_kernel<<<blocks, row_threads(dim), 0, st>>>(value, static_cast<float*>(exp_avg),
-                                                           static_cast<float*>(exp_avg_sq), dim, rows, count, pieces,
-                                                           last, history, step, s, decays, clip, skip);
-  else
-    adamw_rows_kernel<<<blocks, row_threads(dim), 0, st>>>(value, static_cast<bf16*>(exp_avg),
-                                                           static_cast<bf16*>(exp_avg_sq), dim, rows, count, pieces,
-                                                           last, history, step, s, decays, clip, skip);
+  with_types(
+      [&](auto tag) {
+        using M = type_of<decltype(tag)>;
+        adamw_rows_kernel<M><<<static_cast<unsigned>(count), row_threads(dim), 0, st>>>(
+            value, static_cast<M*>(exp_avg), static_cast<M*>(exp_avg_sq), dim, rows, count, pieces, last, history,
+            step, s, decays, clip, skip);
+      },
+      moments);
   check_launch("adamw_rows");
 }
 

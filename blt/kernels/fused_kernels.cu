@@ -8,7 +8,6 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 #include "blt/kernels/kernel_common.cuh"
 #include "blt/kernels/fused_kernels.h"
@@ -31,24 +30,6 @@ int sm_count() {  // per device, asked once: launches must not pay for a driver 
 }
 
 namespace {
-
-// Calls f with one null pointer per DType argument, each of the C++ type that DType names (the
-// kernels' template arguments): with_types(f, kFloat, kBFloat16) calls f((float*)0, (bf16*)0).
-template <typename F>
-void with_types(F&& f) {
-  f();
-}
-template <typename F, typename... Rest>
-void with_types(F&& f, DType first, Rest... rest) {
-  const auto bind = [&](auto tag) { with_types([&](auto... tags) { f(tag, tags...); }, rest...); };
-  if (first == DType::kFloat) {
-    bind(static_cast<float*>(nullptr));
-  } else {
-    bind(static_cast<bf16*>(nullptr));
-  }
-}
-template <typename Tag>
-using type_of = std::remove_pointer_t<Tag>;
 
 constexpr int kElementThreads = 256;
 

@@ -1,6 +1,6 @@
 // What the CUDA kernels of fused_kernels.cu and adamw_kernel.cu share: float loads and stores of
-// float32 or bf16 storage, sums across a warp and a block, the block size of row kernels, the
-// launch check.
+// float32 or bf16 storage, the dispatch from DType to the kernels' template types, sums across a
+// warp and a block, the block size of row kernels, the launch check.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+
+#include "blt/kernels/fused_kernels.h"  // DType
 
 namespace blt::kernels::cuda {
 
@@ -18,6 +21,24 @@ inline __device__ float load(const float* p, int64_t i) { return p[i]; }
 inline __device__ float load(const bf16* p, int64_t i) { return __bfloat162float(p[i]); }
 inline __device__ void store(float* p, int64_t i, float v) { p[i] = v; }
 inline __device__ void store(bf16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+// Calls f with one null pointer per DType argument, each of the C++ type that DType names (the
+// kernels' template arguments): with_types(f, kFloat, kBFloat16) calls f((float*)0, (bf16*)0).
+template <typename F>
+void with_types(F&& f) {
+  f();
+}
+template <typename F, typename... Rest>
+void with_types(F&& f, DType first, Rest... rest) {
+  const auto bind = [&](auto tag) { with_types([&](auto... tags) { f(tag, tags...); }, rest...); };
+  if (first == DType::kFloat) {
+    bind(static_cast<float*>(nullptr));
+  } else {
+    bind(static_cast<bf16*>(nullptr));
+  }
+}
+template <typename Tag>
+using type_of = std::remove_pointer_t<Tag>;
 
 // Every lane of a full warp gets the warp's total.
 inline __device__ float warp_sum(float v) {
