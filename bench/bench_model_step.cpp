@@ -15,6 +15,7 @@
 #include "blt/core/torch_compat.h"
 #include "blt/model/causal_lm.h"
 #include "blt/model/patcher.h"
+#include "blt/model/token_ids.h"
 
 namespace {
 
@@ -80,6 +81,8 @@ int main(int argc, char** argv) {
     auto inputs = tokens.narrow(1, 0, o.seq_len), targets = tokens.narrow(1, 1, o.seq_len);
     blt::model::ModelInput input{inputs, {}};
     if (config.type == "blt") {
+      // As the trainer does (train::prepare_batch): the documents from the host's tokens.
+      input.documents = blt::model::document_spans(inputs.cpu(), blt::model::kEosId, device);
       blt::model::PatchingConfig patching;
       patching.mode = "static";
       patching.static_size = o.patch_size;

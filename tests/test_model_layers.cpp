@@ -1,14 +1,17 @@
 // Layers: the fast attention paths equal dense-mask computations, RoPE is a
 // relative rotation, gradients match finite differences.
+#include "blt/core/torch_compat.h"
 #include "blt/model/attention_masks.h"
 #include "blt/model/cross_attention.h"
 #include "blt/model/init.h"
 #include "blt/model/local_encoder.h"
 #include "blt/model/patch_ids.h"
 #include "blt/model/rope.h"
+#include "blt/model/span_attention.h"
 #include "blt/model/transformer_layer.h"
 #include "model_test_util.h"
 
+using Catch::Matchers::Contains;
 using namespace blt::model;
 using blt::test::max_abs_diff;
 
@@ -74,6 +77,87 @@ TEST_CASE("local attention: explicit loop over allowed keys matches", "[model][a
     auto s = (k[0][0].index_select(0, idx).matmul(q[0][0][i])) * 0.5;
     auto expected = torch::softmax(s, 0).matmul(v[0][0].index_select(0, idx));
     CHECK(max_abs_diff(out[0][0][i], expected) < 1e-12);
+  }
+}
+
+TEST_CASE("document spans: every span is one document of one row, in order", "[model][attention]") {
+  auto gen = seeded(4);
+  const int64_t B = 3, L = 50;
+  auto tokens = blt::test::random_tokens(B, L, gen, 0.15);
+  tokens[1][L - 1] = 2;  // an EOS that ends its row opens no empty span
+  tokens[2][0] = 2;      // a one-byte document
+  const auto spans = document_spans(tokens, 2, torch::kCPU);
+  const auto offsets = spans.offsets.to(torch::kLong);
+  const auto docs = document_ids_from_tokens(tokens, 2).flatten();
+  const auto rows = torch::arange(B * L, torch::kLong).div(L, "floor");
+  // Position p's span, from the offsets: the number of span starts at or before p, less one.
+  const auto starts = offsets.narrow(0, 0, offsets.size(0) - 1);
+  const auto span_of = torch::searchsorted(starts, torch::arange(B * L, torch::kLong), /*out_int32=*/false,
+                                           /*right=*/true) - 1;
+  CHECK(offsets[0].item<int64_t>() == 0);
+  CHECK(offsets[-1].item<int64_t>() == B * L);
+  CHECK(offsets.diff().gt(0).all().item<bool>());
+  // Same span <=> same row and same document.
+  const auto key = rows * (L + 1) + docs;
+  CHECK(torch::equal(span_of.unsqueeze(0).eq(span_of.unsqueeze(1)), key.unsqueeze(0).eq(key.unsqueeze(1))));
+  CHECK(spans.longest == offsets.diff().max().item<int64_t>());
+  const auto by_row = row_spans(B, L, torch::kCPU);
+  CHECK(torch::equal(by_row.offsets.to(torch::kLong), torch::arange(B + 1, torch::kLong) * L));
+  CHECK(by_row.longest == L);
+  CHECK_THROWS_WITH(document_spans(tokens.to(torch::kInt), 2, torch::kCPU),
+                    Contains("document spans: tokens must be int64"));
+}
+
+TEST_CASE("local attention: flash over spans is as accurate as the blockwise path (needs CUDA)",
+          "[model][attention][cuda]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: flash attention over spans is checked on the GPU machine (bench/gpu_checks.sh test)");
+    return;
+  }
+  REQUIRE(blt::compat::kHasFlashSpans);  // the GPU machine's LibTorch (2.11) has the kernel: else this tests nothing
+  const torch::Device cuda(torch::kCUDA);
+  auto gen = seeded(5);
+  const int64_t B = 2, H = 4, L = 300, D = 64;
+  const double u = std::ldexp(1.0, -8);  // bf16's unit roundoff
+  struct Run {
+    torch::Tensor out, dq, dk, dv;
+  };
+  for (int64_t window : {0, 16, 100}) {
+    for (bool docs : {false, true}) {
+      if (window == 0 && !docs) continue;  // plain causal attention: SDPA, not this path
+      const auto tokens = blt::test::random_tokens(B, L, gen, 0.02);
+      const auto q = torch::randn({B, H, L, D}, gen, torch::kDouble), k = torch::randn({B, H, L, D}, gen, torch::kDouble);
+      const auto v = torch::randn({B, H, L, D}, gen, torch::kDouble), dout = torch::randn({B, H, L, D}, gen, torch::kDouble);
+      const auto run = [&](const torch::Device& device, torch::ScalarType type, bool dense, bool spans) {
+        std::vector<torch::Tensor> in;
+        for (const auto& t : {q, k, v}) in.push_back(t.detach().to(device, type).requires_grad_());  // leaves
+        AttentionPattern pattern;
+        pattern.window = window;
+        pattern.dense_reference = dense;
+        if (docs) pattern.document_ids = document_ids_from_tokens(tokens, 2).to(device);
+        if (spans) pattern.spans = docs ? document_spans(tokens, 2, device) : row_spans(B, L, device);
+        CHECK(span_attention_applies(in[0], pattern) == spans);
+        auto out = pattern_attention(in[0], in[1], in[2], pattern, 0.125);
+        out.backward(dout.to(device, type));
+        const auto host = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kDouble); };
+        return Run{host(out), host(in[0].grad()), host(in[1].grad()), host(in[2].grad())};
+      };
+      const Run exact = run(torch::kCPU, torch::kDouble, true, false);
+      // Against the path flash replaces (blockwise, or one dense-masked call for an unlimited window), in bf16 too.
+      const Run flash = run(cuda, torch::kBFloat16, false, true), blocked = run(cuda, torch::kBFloat16, false, false);
+      const auto error = [](const torch::Tensor& a, const torch::Tensor& ref) {
+        return ((a - ref).norm() / ref.norm()).item<double>();
+      };
+      // Both paths round the same bf16 inputs' products and sums to bf16 at a few points; a wrong mask
+      // (a key past the window or across a document) gives errors of order 1, not of order u.
+      for (const auto& [name, part] : {std::pair{"out", &Run::out}, std::pair{"dq", &Run::dq}, std::pair{"dk", &Run::dk},
+                                       std::pair{"dv", &Run::dv}}) {
+        const double flash_error = error(flash.*part, exact.*part), blocked_error = error(blocked.*part, exact.*part);
+        INFO("window " << window << " docs " << docs << " " << name << ": flash error " << flash_error
+                       << ", replaced path's error " << blocked_error);
+        CHECK(flash_error <= 2 * blocked_error + 8 * u);
+      }
+    }
   }
 }
 

@@ -239,3 +239,71 @@ inline void stop_kernel_trace(const std::string& path) {
 }
 
 }  // namespace blt::compat
+
+// ---- flash attention over packed spans -----------------------------------------
+// LibTorch's own FlashAttention-2 kernels, called directly (SDPA takes no windows and
+// no sequence offsets): queries, keys and values [T, H, D] of spans packed end to end,
+// `offsets` int32 [n + 1] where span i is [offsets[i], offsets[i + 1]), causal within
+// each span and limited to the last `window` positions (0 = unlimited). The window
+// arguments arrived in LibTorch 2.6; bf16/fp16 on sm80 or newer only.
+#if BLT_TORCH_AT_LEAST(2, 6) && BLT_CUDA_BUILD
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/ops/_flash_attention_backward.h>
+#include <ATen/ops/_flash_attention_forward.h>
+#endif
+
+namespace blt::compat {
+
+constexpr bool kHasFlashSpans = BLT_TORCH_AT_LEAST(2, 6) && BLT_CUDA_BUILD;
+
+inline bool flash_spans_supported(const torch::Tensor& q) {
+#if BLT_TORCH_AT_LEAST(2, 6) && BLT_CUDA_BUILD
+  if (!q.is_cuda() || (q.scalar_type() != torch::kBFloat16 && q.scalar_type() != torch::kHalf)) return false;
+  const int64_t D = q.size(-1);
+  return D % 8 == 0 && D <= 256 && at::cuda::getDeviceProperties(q.device().index())->major >= 8;
+#else
+  (void)q;
+  return false;
+#endif
+}
+
+// What the backward pass needs besides q, k, v and the output.
+struct FlashSpansSaved {
+  torch::Tensor logsumexp, rng_state, unused;
+};
+
+inline std::pair<torch::Tensor, FlashSpansSaved> flash_spans_forward(const torch::Tensor& q, const torch::Tensor& k,
+                                                                     const torch::Tensor& v,
+                                                                     const torch::Tensor& offsets, int64_t longest,
+                                                                     int64_t window, double scale) {
+#if BLT_TORCH_AT_LEAST(2, 6) && BLT_CUDA_BUILD
+  // FlashAttention's window counts the keys left of the query: i - j <= window_left.
+  const c10::optional<int64_t> left = window > 0 ? c10::optional<int64_t>(window - 1) : c10::nullopt;
+  auto r = at::_flash_attention_forward(q, k, v, offsets, offsets, longest, longest, /*dropout_p=*/0.0,
+                                        /*is_causal=*/true, /*return_debug_mask=*/false, scale, left,
+                                        /*window_size_right=*/0);
+  return {std::get<0>(r), FlashSpansSaved{std::get<1>(r), std::get<2>(r), std::get<3>(r)}};
+#else
+  (void)q, (void)k, (void)v, (void)offsets, (void)longest, (void)window, (void)scale;
+  TORCH_CHECK(false, "flash attention over spans needs LibTorch >= 2.6 with CUDA");
+#endif
+}
+
+// Gradients of q, k, v.
+inline std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> flash_spans_backward(
+    const torch::Tensor& grad_out, const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+    const torch::Tensor& out, const FlashSpansSaved& saved, const torch::Tensor& offsets, int64_t longest,
+    int64_t window, double scale) {
+#if BLT_TORCH_AT_LEAST(2, 6) && BLT_CUDA_BUILD
+  const c10::optional<int64_t> left = window > 0 ? c10::optional<int64_t>(window - 1) : c10::nullopt;
+  return at::_flash_attention_backward(grad_out, q, k, v, out, saved.logsumexp, offsets, offsets, longest, longest,
+                                       /*dropout_p=*/0.0, /*is_causal=*/true, saved.rng_state, saved.unused, scale,
+                                       left, /*window_size_right=*/0);
+#else
+  (void)grad_out, (void)q, (void)k, (void)v, (void)out, (void)saved, (void)offsets, (void)longest, (void)window;
+  (void)scale;
+  TORCH_CHECK(false, "flash attention over spans needs LibTorch >= 2.6 with CUDA");
+#endif
+}
+
+}  // namespace blt::compat

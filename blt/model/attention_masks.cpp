@@ -1,6 +1,13 @@
 #include "blt/model/attention_masks.h"
 
+#include <fmt/ranges.h>  // shapes in messages
+
+#include <limits>
+#include <vector>
+
+#include "blt/core/error.h"
 #include "blt/core/torch_compat.h"
+#include "blt/model/span_attention.h"
 
 namespace blt::model {
 
@@ -9,6 +16,36 @@ using torch::indexing::Slice;
 torch::Tensor document_ids_from_tokens(const torch::Tensor& tokens, int64_t eos_id) {
   auto is_eos = tokens.eq(eos_id).to(torch::kLong);
   return is_eos.cumsum(1) - is_eos;
+}
+
+SequenceSpans document_spans(const torch::Tensor& host_tokens, int64_t eos_id, const torch::Device& device) {
+  if (!host_tokens.device().is_cpu() || host_tokens.dim() != 2 || host_tokens.scalar_type() != torch::kLong)
+    fail("document spans: tokens must be int64 [batch, length] on the CPU, got {} {} on {}", host_tokens.sizes(),
+         c10::toString(host_tokens.scalar_type()), host_tokens.device().str());
+  const int64_t B = host_tokens.size(0), L = host_tokens.size(1);
+  if (B * L > std::numeric_limits<int32_t>::max()) fail("document spans: {} x {} positions exceed int32 offsets", B, L);
+  const auto tokens = host_tokens.contiguous();
+  const int64_t* t = tokens.data_ptr<int64_t>();
+  std::vector<int32_t> offsets;
+  int64_t longest = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t start = b * L;
+    for (int64_t i = 0; i < L; ++i) {
+      const int64_t end = b * L + i + 1;  // a span ends after its EOS, or with the row
+      if (t[b * L + i] != eos_id && i + 1 < L) continue;
+      offsets.push_back(static_cast<int32_t>(start));
+      longest = std::max(longest, end - start);
+      start = end;
+    }
+  }
+  offsets.push_back(static_cast<int32_t>(B * L));
+  auto host = torch::tensor(offsets, torch::kInt);
+  // Not waiting for the device: a host-to-device copy from pageable memory is staged before it returns.
+  return {host.to(device, /*non_blocking=*/true), longest};
+}
+
+SequenceSpans row_spans(int64_t batch, int64_t length, const torch::Device& device) {
+  return {torch::arange(batch + 1, torch::TensorOptions().dtype(torch::kInt).device(device)) * length, length};
 }
 
 torch::Tensor dense_attention_mask(int64_t length, const AttentionPattern& pattern, const torch::Device& device) {
@@ -38,6 +75,7 @@ torch::Tensor pattern_attention(const torch::Tensor& q, const torch::Tensor& k, 
   const bool windowed = pattern.window > 0 && pattern.window < L;
   if (!windowed && !pattern.document_ids.defined())
     return compat::attention(q, k, v, c10::nullopt, /*causal=*/true, scale);
+  if (span_attention_applies(q, pattern)) return span_attention(q, k, v, pattern.spans, pattern.window, scale);
   if (pattern.dense_reference || L <= block || !windowed) {
     // Short sequences (one block) and unlimited windows with documents use one
     // masked call; the latter is O(L^2) and only meant for short contexts.

@@ -66,7 +66,12 @@ torch::Tensor BltModel::run(const ModelInput& input, bool dense) {
   AttentionPattern local;
   local.window = config_.local_encoder.sliding_window;
   local.dense_reference = dense;
-  if (config_.document_mask) local.document_ids = document_ids_from_tokens(tokens, kEosId);
+  if (config_.document_mask) {
+    local.document_ids = document_ids_from_tokens(tokens, kEosId);
+    local.spans = input.documents;
+  } else {
+    local.spans = row_spans(B, L, tokens.device());
+  }
 
   auto patch_ids = patch_ids_from_lengths(lengths, L);
   auto encoded = local_encoder(mark_component("embeddings", embed(tokens)), local, patch_ids, P, dense);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "blt/model/attention_masks.h"
 #include "blt/model/model_config.h"
 
 namespace blt::model {
@@ -16,6 +17,9 @@ namespace blt::model {
 struct ModelInput {
   torch::Tensor tokens;         // int64 [B, L]
   torch::Tensor patch_lengths;  // int64 [B, P] (blt only; undefined = computed by the model's patcher)
+  // The tokens' documents as spans (blt only; optional), from the host's copy of the
+  // batch: lets the local models' attention run flash over packed documents on a GPU.
+  SequenceSpans documents = {};
 };
 
 struct ComponentCount {

@@ -14,6 +14,8 @@ StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patch
   const int64_t L = on_device.size(1) - 1;
   const auto inputs = on_device.narrow(1, 0, L);
   b.input.tokens = inputs.clamp_min(data::kBoeId);
+  // Padding (-1) is no EOS: the host's inputs give the same documents as the device's tokens.
+  if (device.is_cuda()) b.input.documents = model::document_spans(tokens.narrow(1, 0, L), data::kEosId, device);
   b.targets = on_device.narrow(1, 1, L);
   if (patcher) {
     torch::NoGradGuard no_grad;
