@@ -2,7 +2,7 @@
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
-#         benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb generate multigpu scaling sweep
+#         benchentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb generate multigpu scaling sweep
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
 # BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
@@ -27,12 +27,15 @@ stage() {  # name, seconds, command...
 }
 blt=build-gpu/bin/blt
 # The configs' corpus (data/english.yaml) when it was installed, else this repository's text:
-# throughput does not depend on which text it is. Sets $data to the --set arguments that select it.
+# throughput does not depend on which text it is. Sets $data to the --set arguments that select it
+# and $train to its training shards.
 data=()
+train=data/shards/english/train
 corpus() {
   [ -d data/shards/english/train ] && return
   [ -d runs/gpu-corpus/train ] || "$blt" preprocess docs blt configs README.md --out runs/gpu-corpus >/dev/null 2>&1
   data=(--set data.train=runs/gpu-corpus/train --set data.valid=runs/gpu-corpus/valid)
+  train=runs/gpu-corpus/train
 }
 for s in "$@"; do
   case "$s" in
@@ -80,7 +83,18 @@ for s in "$@"; do
       for kv in ${BENCH_SET:-}; do bench_set+=(--set "$kv"); done
       shape=${BENCH_SHAPE:-blt-1b}
       stage bench-$shape 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/$shape-gpu.yaml --shape $shape \
-        --modes "${BENCH_MODES:-bf16,amp}" --set "${data[1]:-data.train=data/shards/english/train}" "${bench_set[@]}" ;;
+        --modes "${BENCH_MODES:-bf16,amp}" --data "$train" "${bench_set[@]}" ;;
+    benchentropy)  # issue 12: the same with entropy patching in the loop (entropy-100m's shapes) at mean
+      # patches ~4.5 and 8 (ENTROPY_PATCHES); HF's patcher and blt's entropy model share random weights
+      corpus
+      bench_set=()
+      for kv in ${BENCH_SET:-}; do bench_set+=(--set "$kv"); done
+      shape=${BENCH_SHAPE:-blt-1b}
+      for mp in ${ENTROPY_PATCHES:-4.5 8}; do
+        stage bench-$shape-entropy-$mp 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/$shape-gpu.yaml \
+          --shape $shape --modes "${BENCH_MODES:-bf16}" --data "$train" --patching entropy --mean-patch $mp \
+          "${bench_set[@]}"
+      done ;;
     kernels)  # the fused CUDA kernels against their LibTorch reference: accuracy (tests) and speed (docs/kernels.md)
       stage kernels-test 200 build-gpu/bin/blt_tests "[kernels]" &&
         stage kernels-bench 200 build-gpu/bin/bench_fused_ops --iters 20 ;;
@@ -135,10 +149,26 @@ for s in "$@"; do
       stage patchcost-space-trace 200 "$blt" bench configs/blt-small-gpu.yaml --set model.patching.mode=space \
             --steps 2 --warmup 5 --trace /tmp/blt-trace-space.json "${data[@]}" &&
         TAIL=40 stage patchcost-space-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-space.json --top 25 ;;
+    patchcost1b)  # issue 12: what entropy patching costs a blt-1b training step with the entropy-100m preset
+      # (512-byte window, bf16, configs/entropy-100m-gpu.yaml after one step: the weights do not change the
+      # cost), the threshold picked by `blt patching threshold` for a mean patch of ENTROPY_PATCHES bytes
+      corpus
+      ckpt=runs/entropy-100m-1step/model
+      [ -d $ckpt ] || stage entropy-100m-1step 200 "$blt" train configs/entropy-100m-gpu.yaml --set train.steps=1 \
+        --set train.checkpoint_every=1 --set train.eval_every=0 --set data.batch_size=2 \
+        --set train.out_dir=runs/entropy-100m-1step "${data[@]}" || exit 1
+      for mp in ${ENTROPY_PATCHES:-4.5}; do
+        th=$("$blt" patching threshold $ckpt --data "$train" --mean-patch $mp --seq-len 8192 --sequences 8 \
+               --precision bf16 --device cuda --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["threshold"])')
+        [ -n "$th" ] || { echo "patchcost1b: no threshold for mean patch $mp"; exit 1; }
+        stage patchcost1b-entropy-$mp 300 "$blt" bench configs/blt-1b-gpu.yaml --set model.patching.mode=entropy \
+          --set model.patching.entropy_model=$ckpt --set model.patching.threshold=$th \
+          --set model.patching.entropy_precision=bf16 --steps 10 --warmup 3 "${data[@]}"
+      done ;;
     benchsmall)
       corpus
       stage bench-small 300 python3 scripts/bench_hf.py --blt "$blt" --config configs/blt-small-gpu.yaml --shape small \
-        --batch 8 --set "${data[1]:-data.train=data/shards/english/train}" ;;
+        --batch 8 --data "$train" ;;
     # configs/sweeps/gpu-small.yaml (docs/sweeps.md), issue 13. If it outlasts one call, the next
     # call continues it (finished runs skipped, the run cut by the limit resumed from its checkpoint);
     # the report follows the last run. Reads data/shards/english (carry it: scripts/get-data.sh

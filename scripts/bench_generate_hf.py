@@ -37,7 +37,8 @@ SHAPES = {
 }
 
 
-def build_config(shape):
+def build_config(shape, patcher_of=None):
+    """BltConfig of one of SHAPES; `patcher_of` takes the patcher (entropy model) shapes of another."""
     from transformers import BltConfig
     from transformers.models.blt.configuration_blt import (
         BltGlobalTransformerConfig,
@@ -67,7 +68,7 @@ def build_config(shape):
         global_config=dict(hidden_size=s["global_dim"], num_attention_heads=s["global_heads"],
                            num_hidden_layers=s["global_layers"], intermediate_size=s["global_ffn"],
                            **rope_kwargs(BltGlobalTransformerConfig, 500000.0)),
-        patcher_config=dict(s["patcher"], **rope_kwargs(BltPatcherConfig, 10000.0)),
+        patcher_config=dict(SHAPES[patcher_of or shape]["patcher"], **rope_kwargs(BltPatcherConfig, 10000.0)),
     )
 
 

@@ -1,20 +1,35 @@
 #!/usr/bin/env python3
 """Training speed of transformers' BltForCausalLM against `blt bench`, same shapes, same GPU, one call.
 
-Builds a randomly initialised BltForCausalLM with the shapes of one of our presets (no hub access),
-times full training steps on --batch x --seq-len bytes with static patches of --patch bytes (the
-patch lengths given to forward, as blt's static patching makes them): forward, loss, backward,
-gradient clipping at 1.0 and torch.optim.AdamW(fused=True). Two ways a user would train it:
+Builds a randomly initialised BltForCausalLM with the shapes of one of our presets (no hub access) and
+times full training steps on --batch x --seq-len bytes: forward, loss, backward, gradient clipping at
+1.0 and torch.optim.AdamW(fused=True). Two ways a user would train it:
   bf16        bf16 weights and optimizer state (what the HF model runs in when loaded in bf16)
   amp         fp32 weights and AdamW state, bf16 autocast (what `blt train` does)
 each eager and, with --compile, under torch.compile. Then runs `blt bench CONFIG` with the same
 steps and prints every row and blt's ratio to each.
 
+Patching (--patching):
+  static      patches of --patch bytes: the patch lengths are given to forward, as blt's static
+              patching makes them; no patcher runs.
+  entropy     the entropy model (the preset's patcher shapes: entropy-100m for blt-1b) runs inside
+              every step on both sides: HF's patcher in forward (patch_in_forward), blt's through
+              model.patching.entropy_model. Both get the same random weights of a trained-looking
+              scale (HF's init makes every entropy near-uniform): HF's patcher is randomised, saved
+              with save_pretrained and converted by `blt import`. Each side's threshold is set for a
+              mean patch of --mean-patch bytes on its own input (HF: the quantile of its entropies
+              on the timed batch; blt: `blt patching threshold` on the shards), and the mean patch
+              each reached is printed: speed follows the number of patches. HF's bf16 entropies
+              take few distinct values, so its mean patch can only come near --mean-patch;
+              blt's threshold then aims at the mean patch HF reached.
+HF reads its bytes from the first shard of --data (the corpus blt trains on), byte + 4 as blt's ids.
+
   python3 scripts/bench_hf.py --blt build-gpu/bin/blt --config configs/blt-1b-gpu.yaml \\
-      --shape blt-1b --set data.train=runs/gpu-corpus/train
+      --shape blt-1b --data data/shards/english/train --patching entropy --mean-patch 4.5
 """
 import argparse
 import json
+import struct
 import statistics
 import subprocess
 import sys
@@ -25,26 +40,85 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_generate_hf import SHAPES, build_config  # noqa: E402
+from hf_parity import randomise  # noqa: E402
 
 
-def time_hf(shape, mode, compiled, batch, seq_len, patch, warmup, steps, seed):
+def shard_ids(data_dir, count):
+    """The first `count` payload bytes of the first *.bltshard in data_dir, as blt's ids (byte + 4)."""
+    shards = sorted(Path(data_dir).glob("*.bltshard"))
+    if not shards:
+        raise SystemExit(f"--data {data_dir}: no *.bltshard files")
+    with open(shards[0], "rb") as f:
+        header = f.read(64)
+        if header[:8] != b"BLTSHARD":
+            raise SystemExit(f"{shards[0]}: not a blt shard (magic {header[:8]!r})")
+        payload_offset, payload_bytes = struct.unpack_from("<QQ", header, 24)
+        if payload_bytes < count:
+            raise SystemExit(f"{shards[0]}: {payload_bytes} payload bytes, the batch needs {count}")
+        f.seek(payload_offset)
+        data = f.read(count)
+    return torch.tensor(list(data), dtype=torch.long) + 4
+
+
+def set_threshold(model, threshold):
+    for cfg in {id(model.config): model.config, id(model.model.config): model.model.config}.values():
+        cfg.patching_threshold = threshold
+
+
+def calibrate_hf_patcher(model, inputs, mean_patch, autocast):
+    """The threshold whose patches of `inputs` come closest to a mean of mean_patch bytes; returns it and
+    the mean patch it gives on `inputs`.
+
+    HF's patcher computes its entropies in the model's dtype: in bf16 they take few distinct values
+    (steps of 2^-5 near 5 nats), so a quantile would land on a value many positions share, and the
+    strict `entropy > threshold` would skip them all. Thresholds between neighbouring distinct values
+    avoid that; the one whose start count is closest to the target wins."""
+    patcher = model.model.patcher
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        entropies, _, _ = patcher(inputs, patch_size=4, threshold=1e9, max_patch_length=None)
+        values = entropies[:, 1:].float().flatten().sort().values
+        distinct = torch.unique(values)
+        between = (distinct[1:] + distinct[:-1]) / 2
+        above = values.numel() - torch.searchsorted(values, between, right=True)  # starts past the first two
+        patches = above + 2 * inputs.shape[0]
+        best = int((inputs.numel() / patches.double() - mean_patch).abs().argmin())
+        threshold = float(between[best])
+        _, lengths, _ = patcher(inputs, patch_size=4, threshold=threshold, max_patch_length=None)
+    set_threshold(model, threshold)
+    return threshold, inputs.numel() / int((lengths > 0).sum())
+
+
+def time_hf(shape, mode, compiled, ids, patching, warmup, steps, seed):
     from transformers import BltForCausalLM
 
     torch.manual_seed(seed)
     config = build_config(shape)
-    config.patching_mode = "static"  # lengths come from patch_lengths; the patcher is not run
-    config.patch_in_forward = False
+    entropy = patching["mode"] == "entropy"
+    config.patching_mode = "entropy" if entropy else "static"
+    config.patch_in_forward = entropy  # static: lengths come from patch_lengths; the patcher is not built
+    config.max_patch_length = None
+    config.patch_size = 4  # forward cuts patches only when patch_size is set
     with torch.device("cuda"):  # initialised on the GPU: 4.5 G parameters take minutes on the host
         model = BltForCausalLM(config)
+    if entropy:
+        randomise(model.model.patcher, seed)  # the weights blt gets through `blt import` (see main)
     if mode == "bf16":
         model.to(torch.bfloat16)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]  # the patcher is frozen: not among them
     optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
-    gen = torch.Generator(device="cuda").manual_seed(seed)
-    ids = torch.randint(4, 260, (batch, seq_len + 1), device="cuda", generator=gen)
+    ids = ids.to("cuda")
     inputs, labels = ids[:, :-1], ids[:, 1:]
-    patch_lengths = torch.full((batch, seq_len // patch), patch, device="cuda", dtype=torch.long)
+    batch, seq_len = inputs.shape
+    extra = {}
+    if entropy:  # the patcher runs in every forward
+        extra["threshold"], extra["mean_patch"] = calibrate_hf_patcher(model, inputs, patching["mean_patch"],
+                                                                       mode == "amp")
+        patch_lengths = None
+    else:
+        patch_lengths = torch.full((batch, seq_len // patching["patch"]), patching["patch"], device="cuda",
+                                   dtype=torch.long)
+        extra["mean_patch"] = float(patching["patch"])
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode == "amp"):
@@ -72,7 +146,36 @@ def time_hf(shape, mode, compiled, batch, seq_len, patch, warmup, steps, seed):
     del model, optimizer, params
     torch.cuda.empty_cache()
     ms = statistics.median(times)
-    return {"step_ms_median": ms, "bytes_per_s": batch * seq_len / (ms / 1e3), "peak_memory_gib": peak}
+    return dict(extra, step_ms_median=ms, bytes_per_s=batch * seq_len / (ms / 1e3), peak_memory_gib=peak)
+
+
+def blt_entropy_model(blt, shape, seed, data, mean_patch, seq_len, precision, tmp):
+    """blt's copy of the patcher weights the HF runs use, and its threshold for mean_patch on `data`.
+
+    The patcher is randomised exactly as in time_hf (same seed, same parameter order), inside a small
+    carrier BltForCausalLM (`small` shapes, this shape's patcher) that save_pretrained writes quickly;
+    `blt import` turns its patcher into a byte_lm checkpoint (OUT/entropy)."""
+    from transformers import BltForCausalLM
+
+    torch.manual_seed(seed)
+    carrier = BltForCausalLM(build_config("small", patcher_of=shape))
+    randomise(carrier.model.patcher, seed)
+    carrier.save_pretrained(tmp / "hf")
+    run([blt, "import", str(tmp / "hf"), str(tmp / "imported")])
+    entropy_model = tmp / "imported" / "entropy"
+    found = json.loads(run([blt, "patching", "threshold", str(entropy_model), "--data", data, "--mean-patch",
+                            str(mean_patch), "--seq-len", str(seq_len), "--sequences", "8", "--device", "cuda",
+                            "--precision", precision, "--json"]))
+    return entropy_model, found["threshold"]
+
+
+def run(cmd):
+    print("$ " + " ".join(cmd), flush=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stdout[-2000:], done.stderr[-4000:])
+        raise SystemExit(f"{cmd[0]} {cmd[1]} failed ({done.returncode})")
+    return done.stdout
 
 
 def main():
@@ -83,7 +186,14 @@ def main():
     parser.add_argument("--shape", choices=sorted(SHAPES), default="blt-1b")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq-len", type=int, default=8192)
-    parser.add_argument("--patch", type=int, default=4)
+    parser.add_argument("--data", default="data/shards/english/train",
+                        help="byte shards: blt's data.train, HF's input (the first shard's text)")
+    parser.add_argument("--patching", choices=["static", "entropy"], default="static")
+    parser.add_argument("--patch", type=int, default=4, help="static patch size")
+    parser.add_argument("--mean-patch", type=float, default=4.5, help="entropy: the wanted mean patch (bytes)")
+    parser.add_argument("--entropy-precision", choices=["fp32", "bf16"], default="bf16",
+                        help="entropy: blt's model.patching.entropy_precision (HF's patcher runs in the model's "
+                             "dtype: bf16 in both modes)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--modes", default="bf16,amp", help="comma list of bf16, amp")
@@ -93,49 +203,64 @@ def main():
 
     import transformers
 
+    patching = {"mode": args.patching, "patch": args.patch, "mean_patch": args.mean_patch}
+    how = (f"static patches of {args.patch}" if args.patching == "static"
+           else f"entropy patching (mean patch ~{args.mean_patch}), {args.shape}'s patcher shapes")
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.cuda.get_device_name()}, "
-          f"{args.shape}, {args.batch} x {args.seq_len} bytes, static patches of {args.patch}", flush=True)
+          f"{args.shape}, {args.batch} x {args.seq_len} bytes, {how}", flush=True)
+    ids = shard_ids(args.data, args.batch * (args.seq_len + 1)).view(args.batch, args.seq_len + 1)
     rows = []
     for mode in args.modes.split(","):
         for compiled in [False, True] if args.compile else [False]:
             name = f"BltForCausalLM {mode}{' compiled' if compiled else ' eager'}"
             try:
-                r = time_hf(args.shape, mode, compiled, args.batch, args.seq_len, args.patch, args.warmup, args.steps,
-                            args.seed)
+                r = time_hf(args.shape, mode, compiled, ids, patching, args.warmup, args.steps, args.seed)
             except Exception as e:  # e.g. out of memory, or a graph break torch.compile cannot take
                 print(f"{name}: failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}", flush=True)
                 torch.cuda.empty_cache()
                 continue
             rows.append((name, r))
             print(f"{name}: {r['step_ms_median']:.1f} ms/step, {r['bytes_per_s'] / 1e3:.1f} kB/s, "
-                  f"peak {r['peak_memory_gib']:.1f} GiB", flush=True)
+                  f"peak {r['peak_memory_gib']:.1f} GiB, mean patch {r['mean_patch']:.2f} bytes"
+                  + (f" (threshold {r['threshold']:.4f})" if "threshold" in r else ""), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "bench.json"
+        tmp = Path(tmp)
+        out = tmp / "bench.json"
         cmd = [args.blt, "bench", args.config, "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--json", str(out), "--set", f"data.seq_len={args.seq_len}", "--set", f"data.batch_size={args.batch}",
-               "--set", "model.patching.mode=static", "--set", f"model.patching.static_size={args.patch}"]
+               "--set", f"data.train={args.data}", "--set", f"model.patching.mode={args.patching}"]
+        if args.patching == "static":
+            cmd += ["--set", f"model.patching.static_size={args.patch}"]
+        else:
+            # HF's bf16 entropies cannot hit every mean patch (see calibrate_hf_patcher): blt aims at the
+            # one HF reached, so that both run the same number of patches.
+            target = rows[0][1]["mean_patch"] if rows else args.mean_patch
+            entropy_model, threshold = blt_entropy_model(args.blt, args.shape, args.seed, args.data, target,
+                                                         args.seq_len, args.entropy_precision, tmp)
+            cmd += ["--set", f"model.patching.entropy_model={entropy_model}", "--set",
+                    f"model.patching.threshold={threshold}", "--set", "model.patching.max_patch_length=0",
+                    "--set", f"model.patching.entropy_precision={args.entropy_precision}"]
         for s in args.set:
             cmd += ["--set", s]
-        print("$ " + " ".join(cmd), flush=True)
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        print(done.stdout, end="")
-        if done.returncode != 0:
-            print(done.stderr[-4000:])
-            raise SystemExit(f"blt bench failed ({done.returncode})")
+        print(run(cmd), end="")
         ours = json.loads(out.read_text())
+    ours_patch = ours["bytes_per_s"] / ours["patches_per_s"]
 
-    print(f"\n| | step | bytes/s | peak memory | blt's bytes/s ratio |")
-    print("|---|---|---|---|---|")
+    print("\n| | step | bytes/s | mean patch | peak memory | blt's bytes/s ratio |")
+    print("|---|---|---|---|---|---|")
     print(f"| blt bench {args.config} | {ours['step_ms_median']:.1f} ms | {ours['bytes_per_s'] / 1e3:.1f} k | "
-          f"{ours['peak_memory_gib']:.1f} GiB | |")
+          f"{ours_patch:.2f} | {ours['peak_memory_gib']:.1f} GiB | |")
     for name, r in rows:
-        print(f"| {name} | {r['step_ms_median']:.1f} ms | {r['bytes_per_s'] / 1e3:.1f} k | "
+        print(f"| {name} | {r['step_ms_median']:.1f} ms | {r['bytes_per_s'] / 1e3:.1f} k | {r['mean_patch']:.2f} | "
               f"{r['peak_memory_gib']:.1f} GiB | {ours['bytes_per_s'] / r['bytes_per_s']:.2f}x |")
     if "mfu" in ours:
+        phases = ours["phase_ms_median"]
         print(f"\nblt: MFU {100 * ours['mfu']:.1f}%, {ours['model_tflops_per_s']:.1f} model TFLOP/s; phases (ms): "
-              + ", ".join(f"{k} {v:.1f}" for k, v in ours["phase_ms_median"].items()))
-
+              + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+        if args.patching == "entropy" and "data" in phases:
+            print(f"blt: the data phase (batch to the GPU, entropy model, patch lengths) takes "
+                  f"{100 * phases['data'] / ours['step_ms_median']:.1f}% of the step")
 
 if __name__ == "__main__":
     main()

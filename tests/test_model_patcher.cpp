@@ -1,5 +1,6 @@
 // Patchers: hand-written static/space examples, length properties for every
 // mode, batch == incremental on English text, threshold search, hash n-grams.
+#include "blt/core/torch_compat.h"
 #include "blt/data/byte_ids.h"
 #include "blt/model/hash_ngram.h"
 #include "blt/model/patcher.h"
@@ -190,6 +191,60 @@ TEST_CASE("patching: a padded tail adds at most one patch and real bytes keep th
   CHECK(padding_row[0] == 1);
   CHECK(padding_row[1] == L - 1);
   CHECK(batch.real_patches() == static_cast<double>(real + 1 + 2));
+}
+
+TEST_CASE("entropy precision: the CPU computes fp32 whatever the config says; documents change nothing there",
+          "[model][patching]") {
+  auto lm = tiny_entropy_model(torch::kFloat);
+  auto gen = at::detail::createCPUGenerator(21);
+  const auto tokens = blt::test::random_tokens(2, 300, gen, 0.02);
+  PatchingConfig bf16;
+  bf16.entropy_precision = "bf16";
+  const auto fp32_entropies = Patcher({}, lm).entropies(tokens);
+  CHECK(torch::equal(Patcher(bf16, lm).entropies(tokens), fp32_entropies));
+  // The spans reach the entropy model's attention, which on the CPU keeps the blockwise path.
+  CHECK(torch::equal(Patcher({}, lm).entropies(tokens, document_spans(tokens, kEosId, torch::kCPU)), fp32_entropies));
+  REQUIRE_THROWS_WITH(blt::test::load_model_preset("small", {"model.patching.entropy_precision=fp16"}),
+                      Catch::Matchers::Contains("'model.patching.entropy_precision'") &&
+                          Catch::Matchers::Contains("must be one of: fp32, bf16"));
+}
+
+TEST_CASE("entropy precision on CUDA: bf16 as accurate with flash over documents as without; fp32 stays fp32 "
+          "inside a caller's autocast (needs CUDA)",
+          "[model][patching][cuda]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: the entropy model's precision on the GPU is checked on the GPU machine");
+    return;
+  }
+  const torch::Device cuda(torch::kCUDA);
+  auto exact = tiny_entropy_model(torch::kDouble);
+  auto lm = tiny_entropy_model(torch::kFloat);
+  lm->to(cuda);
+  auto gen = at::detail::createCPUGenerator(22);
+  const auto tokens = blt::test::random_tokens(2, 600, gen, 0.01);  // several documents, longer than the window
+  const auto reference = Patcher({}, exact).entropies(tokens);
+  const auto error = [&](const torch::Tensor& e) {
+    return ((e.to(torch::kCPU, torch::kDouble) - reference).norm() / reference.norm()).item<double>();
+  };
+  const auto on_gpu = tokens.to(cuda);
+  const auto documents = document_spans(tokens, kEosId, cuda);
+
+  const auto fp32 = Patcher({}, lm).entropies(on_gpu);
+  {
+    const blt::compat::CudaAutocast caller(true, at::kBFloat16);  // e.g. a model's forward that patches itself
+    CHECK(torch::equal(Patcher({}, lm).entropies(on_gpu), fp32));
+  }
+  PatchingConfig bf16;
+  bf16.entropy_precision = "bf16";
+  const auto flash = Patcher(bf16, lm).entropies(on_gpu, documents), blocked = Patcher(bf16, lm).entropies(on_gpu);
+  const double u = std::ldexp(1.0, -8), fp32_error = error(fp32);  // bf16's unit roundoff
+  INFO("relative errors against float64: fp32 " << fp32_error << ", bf16 blockwise " << error(blocked)
+                                                << ", bf16 flash over documents " << error(flash));
+  // bf16 is in effect: its rounding (2^-8) dwarfs float32's (2^-24).
+  CHECK(error(blocked) > 16 * fp32_error);
+  // Both bf16 paths round the same products and sums at a few points; flash over the wrong spans (a key
+  // across a document or past the window) would be off by order 1.
+  CHECK(error(flash) <= 2 * error(blocked) + 8 * u);
 }
 
 TEST_CASE("threshold search hits a target mean patch size", "[model][patching]") {

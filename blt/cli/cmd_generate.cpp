@@ -85,10 +85,10 @@ int generate(const Args& args) {
   auto model = train::load_checkpoint_model(checkpoint);
   model->to(device, dtype);
   model->eval();
-  // The entropy model stays in float32 whatever --dtype says: training patched with float32
-  // entropies (the trainer runs the patcher outside autocast), and a threshold compared with
-  // bfloat16 entropies (8 bits of mantissa) moves boundaries, i.e. other patches than the
-  // model was trained on. It is small next to the model, so this costs little.
+  // The entropy model's weights stay float32 whatever --dtype says: its arithmetic is the one
+  // training patched with (model.patching.entropy_precision, applied by the patcher), and a
+  // threshold compared with entropies of another precision moves boundaries, i.e. other patches
+  // than the model was trained on. It is small next to the model, so this costs little.
   if (auto blt = std::dynamic_pointer_cast<model::BltModel>(model); blt && blt->patcher()) {
     if (auto entropy = blt->patcher()->entropy_model()) entropy->to(device, torch::kFloat);
   }

@@ -18,7 +18,7 @@ namespace blt::cli {
 // released threshold (1.335 nats, for the 100M entropy model) means little for
 // another model. This picks the threshold that gives the wanted mean patch size.
 int patching_threshold(const Args& args) {
-  std::string checkpoint, data_spec, mode = "entropy", device_name = "auto";
+  std::string checkpoint, data_spec, mode = "entropy", device_name = "auto", precision = "fp32";
   double mean_patch = 4.0;
   int64_t sequences = 32, seq_len = 1024, max_patch_length = 0, seed = 0;
   bool json = false;
@@ -30,6 +30,7 @@ int patching_threshold(const Args& args) {
       .option("mean-patch", "wanted mean patch size in bytes", &mean_patch)
       .option("mode", "entropy or entropy_monotonic", &mode)
       .option("max-patch-length", "as model.patching.max_patch_length; 0 = no cap", &max_patch_length)
+      .option("precision", "as model.patching.entropy_precision: fp32 or bf16 (CUDA)", &precision)
       .option("sequences", "sequences in the sample", &sequences)
       .option("seq-len", "bytes per sampled sequence", &seq_len)
       .option("seed", "which sequences are sampled", &seed)
@@ -39,6 +40,8 @@ int patching_threshold(const Args& args) {
   if (data_spec.empty()) fail("blt patching threshold: --data is required");
   if (mode != "entropy" && mode != "entropy_monotonic")
     fail("blt patching threshold: --mode must be entropy or entropy_monotonic, got '{}'", mode);
+  if (precision != "fp32" && precision != "bf16")
+    fail("blt patching threshold: --precision must be fp32 or bf16, got '{}'", precision);
   if (mean_patch < 1.0) fail("blt patching threshold: --mean-patch must be >= 1, got {}", mean_patch);
   if (sequences < 1 || seq_len < 2) fail("blt patching threshold: --sequences must be >= 1 and --seq-len >= 2");
   const torch::Device device = device_option(device_name);
@@ -50,6 +53,7 @@ int patching_threshold(const Args& args) {
   sample.seq_len = seq_len;
   sample.seed = static_cast<uint64_t>(seed);
   sample.mode = mode;
+  sample.precision = precision;
   const auto [threshold, achieved] =
       sweep::search_threshold(entropy_model, data_spec, mean_patch, max_patch_length, sample, device);
   if (json)

@@ -152,41 +152,41 @@ inline AutocastState cuda_autocast_state() {
 #endif
 }
 
-// bf16 (or other) autocast on CUDA for the guard's lifetime; a no-op when disabled.
+inline void set_cuda_autocast(const AutocastState& state) {
+#if BLT_TORCH_AT_LEAST(2, 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, state.enabled);
+  at::autocast::set_autocast_dtype(at::kCUDA, state.dtype);
+#else
+  at::autocast::set_enabled(state.enabled);
+  at::autocast::set_autocast_gpu_dtype(state.dtype);
+#endif
+}
+
+// CUDA autocast for the guard's lifetime, then back to what it was.
 class CudaAutocast {
  public:
-  CudaAutocast(bool enabled, at::ScalarType dtype) : enabled_(enabled) {
-    if (!enabled_) return;
-#if BLT_TORCH_AT_LEAST(2, 4)
-    previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-#else
-    previous_ = at::autocast::is_enabled();
-    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(dtype);
-#endif
-  }
+  // On, to `dtype`, when `enabled`; left as the caller has it otherwise.
+  CudaAutocast(bool enabled, at::ScalarType dtype) : CudaAutocast(enabled, AutocastState{true, dtype}) {}
+  // Exactly `state`, on or off, whatever the caller runs under (e.g. a model whose arithmetic
+  // its config fixes, called from inside another's autocast region).
+  explicit CudaAutocast(const AutocastState& state) : CudaAutocast(true, state) {}
   ~CudaAutocast() {
-    if (!enabled_) return;
-#if BLT_TORCH_AT_LEAST(2, 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, previous_);
-    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
-#else
-    at::autocast::set_enabled(previous_);
-    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
-#endif
-    at::autocast::clear_cache();  // drop the casted weight copies of this step
+    if (!active_) return;
+    set_cuda_autocast(previous_);
+    // The outermost region drops its cast weight copies (they belong to this step).
+    if (!previous_.enabled) at::autocast::clear_cache();
   }
   CudaAutocast(const CudaAutocast&) = delete;
   CudaAutocast& operator=(const CudaAutocast&) = delete;
 
  private:
-  bool enabled_;
-  bool previous_ = false;
-  at::ScalarType previous_dtype_ = at::kBFloat16;
+  CudaAutocast(bool active, const AutocastState& state) : active_(active) {
+    if (!active_) return;
+    previous_ = cuda_autocast_state();
+    set_cuda_autocast(state);
+  }
+  bool active_;
+  AutocastState previous_;
 };
 
 }  // namespace blt::compat
@@ -272,15 +272,19 @@ struct FlashSpansSaved {
   torch::Tensor logsumexp, rng_state, unused;
 };
 
+// FlashAttention's window counts the keys left of the query: i - j <= window_left.
+inline c10::optional<int64_t> flash_left_window(int64_t window) {
+  return window > 0 ? c10::optional<int64_t>(window - 1) : c10::nullopt;
+}
+
 inline std::pair<torch::Tensor, FlashSpansSaved> flash_spans_forward(const torch::Tensor& q, const torch::Tensor& k,
                                                                      const torch::Tensor& v,
                                                                      const torch::Tensor& offsets, int64_t longest,
                                                                      int64_t window, double scale) {
 #if BLT_TORCH_AT_LEAST(2, 6) && BLT_CUDA_BUILD
-  // FlashAttention's window counts the keys left of the query: i - j <= window_left.
-  const c10::optional<int64_t> left = window > 0 ? c10::optional<int64_t>(window - 1) : c10::nullopt;
   auto r = at::_flash_attention_forward(q, k, v, offsets, offsets, longest, longest, /*dropout_p=*/0.0,
-                                        /*is_causal=*/true, /*return_debug_mask=*/false, scale, left,
+                                        /*is_causal=*/true, /*return_debug_mask=*/false, scale,
+                                        flash_left_window(window),
                                         /*window_size_right=*/0);
   return {std::get<0>(r), FlashSpansSaved{std::get<1>(r), std::get<2>(r), std::get<3>(r)}};
 #else
@@ -295,10 +299,9 @@ inline std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> flash_spans_backw
     const torch::Tensor& out, const FlashSpansSaved& saved, const torch::Tensor& offsets, int64_t longest,
     int64_t window, double scale) {
 #if BLT_TORCH_AT_LEAST(2, 6) && BLT_CUDA_BUILD
-  const c10::optional<int64_t> left = window > 0 ? c10::optional<int64_t>(window - 1) : c10::nullopt;
   return at::_flash_attention_backward(grad_out, q, k, v, out, saved.logsumexp, offsets, offsets, longest, longest,
                                        /*dropout_p=*/0.0, /*is_causal=*/true, saved.rng_state, saved.unused, scale,
-                                       left, /*window_size_right=*/0);
+                                       flash_left_window(window), /*window_size_right=*/0);
 #else
   (void)grad_out, (void)q, (void)k, (void)v, (void)out, (void)saved, (void)offsets, (void)longest, (void)window;
   (void)scale;

@@ -69,7 +69,7 @@ torch::Tensor BltModel::run(const ModelInput& input, bool dense) {
   if (config_.document_mask) {
     local.document_ids = document_ids_from_tokens(tokens, kEosId);
     local.spans = input.documents;
-  } else {
+  } else if (tokens.is_cuda()) {  // only CUDA runs attention over spans
     local.spans = row_spans(B, L, tokens.device());
   }
 

@@ -17,8 +17,8 @@ namespace blt::model {
 struct ModelInput {
   torch::Tensor tokens;         // int64 [B, L]
   torch::Tensor patch_lengths;  // int64 [B, P] (blt only; undefined = computed by the model's patcher)
-  // The tokens' documents as spans (blt only; optional), from the host's copy of the
-  // batch: lets the local models' attention run flash over packed documents on a GPU.
+  // The tokens' documents as spans (byte-level models; optional), from the host's copy of
+  // the batch: lets the byte-level attention run flash over packed documents on a GPU.
   SequenceSpans documents = {};
 };
 

@@ -67,6 +67,7 @@ struct PatchingConfig {
   double monotonic_threshold = 0.5;
   int64_t max_patch_length = 0;  // 0 = no cap
   std::string entropy_model;     // checkpoint of the byte LM used by entropy modes
+  std::string entropy_precision = "fp32";
 
   template <class V>
   void visit(V& v) {
@@ -81,6 +82,11 @@ struct PatchingConfig {
     v.field("max_patch_length", max_patch_length, "longest patch in bytes; longer ones are split; 0 = no cap",
             at_least<int64_t>(0));
     v.field("entropy_model", entropy_model, "checkpoint of the byte LM (entropy model) for the entropy modes");
+    v.field("entropy_precision", entropy_precision,
+            "the entropy model's arithmetic on CUDA: fp32, or bf16 (autocast: several times faster in the "
+            "training loop, but a boundary whose entropy lies within bf16's rounding of the threshold may move; "
+            "the CPU computes fp32 either way)",
+            one_of({"fp32", "bf16"}));
   }
 };
 

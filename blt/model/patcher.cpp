@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "blt/core/error.h"
+#include "blt/core/torch_compat.h"
 #include "blt/model/token_ids.h"
 
 namespace blt::model {
@@ -36,6 +37,10 @@ torch::Tensor starts_with_first_two(const torch::Tensor& rule, int64_t batch, co
 }
 
 }  // namespace
+
+compat::AutocastState entropy_precision(const PatchingConfig& config, const torch::Device& device) {
+  return {config.entropy_precision == "bf16" && device.is_cuda(), at::kBFloat16};
+}
 
 torch::Tensor next_byte_entropy(const torch::Tensor& logits) {
   const auto acc = logits.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
@@ -90,14 +95,17 @@ Patcher::Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_m
   if (needs_model && !entropy_model_) fail("patching.mode {} needs an entropy model (patching.entropy_model)", config_.mode);
 }
 
-torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in) const {
+torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in, const SequenceSpans& documents_in) const {
   if (!entropy_model_) fail("patcher: no entropy model loaded");
   torch::NoGradGuard no_grad;
   // The entropy model may live on another device than the batch (e.g. patching on the GPU).
   const auto tokens = tokens_in.to(entropy_model_->lm_head->weight.device());
+  const auto documents =
+      documents_in.defined() && documents_in.offsets.device() == tokens.device() ? documents_in : SequenceSpans{};
+  const compat::CudaAutocast precision(entropy_precision(config_, tokens.device()));
   const auto& shape = entropy_model_->config().transformer;
   const int64_t L = tokens.size(1), M = shape.max_seq_len, W = shape.sliding_window;
-  if (L <= M) return next_byte_entropy(entropy_model_->logits(tokens));
+  if (L <= M) return next_byte_entropy(entropy_model_->logits(tokens, documents));
   // A windowed model's output at i depends on at most layers * (W-1) earlier bytes
   // (each layer reaches W-1 back), and RoPE scores depend only on distances, so
   // overlapping chunks with that much left context give the same entropies as one
@@ -117,13 +125,15 @@ torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in) const {
   return torch::cat(parts, 1);
 }
 
-torch::Tensor Patcher::patch(const torch::Tensor& tokens, const torch::Tensor& padding) const {
+torch::Tensor Patcher::patch(const torch::Tensor& tokens, const torch::Tensor& padding,
+                             const SequenceSpans& documents) const {
   const int64_t B = tokens.size(0), L = tokens.size(1);
   torch::Tensor starts;
   if (config_.mode == "static") starts = static_patch_starts(B, L, config_.static_size, tokens.device());
   else if (config_.mode == "space") starts = space_patch_starts(tokens);
-  else if (config_.mode == "entropy") starts = entropy_patch_starts(entropies(tokens), config_.threshold);
-  else if (config_.mode == "entropy_monotonic") starts = monotonic_patch_starts(entropies(tokens), config_.monotonic_threshold);
+  else if (config_.mode == "entropy") starts = entropy_patch_starts(entropies(tokens, documents), config_.threshold);
+  else if (config_.mode == "entropy_monotonic")
+    starts = monotonic_patch_starts(entropies(tokens, documents), config_.monotonic_threshold);
   else fail("unknown patching.mode '{}'", config_.mode);
   if (padding.defined() && L > 1) {  // columns 0 and 1 always start a patch
     if (padding.dim() != 2 || padding.size(0) != B || padding.size(1) != L)
@@ -152,6 +162,7 @@ bool IncrementalPatcher::rule_starts_next(int64_t id) {
   } else {
     torch::NoGradGuard no_grad;
     auto device = entropy_model_->lm_head->weight.device();
+    const compat::CudaAutocast precision(entropy_precision(config_, device));
     auto logits = entropy_model_->step(torch::full({1}, id, torch::TensorOptions().dtype(torch::kLong).device(device)), cache_);
     const double h = next_byte_entropy(logits).item<double>();
     rule = config_.mode == "entropy" ? h > config_.threshold : (h - previous_entropy_) > config_.monotonic_threshold;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "blt/core/torch_compat.h"
 #include "blt/model/model_config.h"
 #include "blt/model/transformer_lm.h"
 
@@ -25,6 +26,10 @@ namespace blt::model {
 
 // Entropy (nats) of softmax(logits) over the last dim, computed in float32 or float64.
 torch::Tensor next_byte_entropy(const torch::Tensor& logits);
+
+// The CUDA autocast the entropy model runs under: bf16 for entropy_precision bf16 on
+// CUDA, off otherwise (also inside a caller's autocast region: the config decides).
+compat::AutocastState entropy_precision(const PatchingConfig& config, const torch::Device& device);
 
 // starts bool [B, L+1] (column t: a patch starts at t; column 0 must be set) ->
 // patch_lengths int64 [B, P] summing to L, zero-padded at the end. A start at L
@@ -49,9 +54,13 @@ class Patcher {
   // through max_patch_length) instead of one per byte under entropy patching. A
   // start decided by a real byte is kept, so real bytes get the patches and the
   // predictions they would get without the padding.
-  torch::Tensor patch(const torch::Tensor& tokens, const torch::Tensor& padding = {}) const;
-  // Entropies [B, L] of the entropy model's next-byte distributions (on the model's device).
-  torch::Tensor entropies(const torch::Tensor& tokens) const;
+  // `documents` (optional) are the tokens' documents as ModelInput::documents: the
+  // entropy model's attention runs flash over them on a GPU.
+  torch::Tensor patch(const torch::Tensor& tokens, const torch::Tensor& padding = {},
+                      const SequenceSpans& documents = {}) const;
+  // Entropies [B, L] of the entropy model's next-byte distributions (on the model's device),
+  // computed in config().entropy_precision.
+  torch::Tensor entropies(const torch::Tensor& tokens, const SequenceSpans& documents = {}) const;
   const PatchingConfig& config() const { return config_; }
   // The byte LM of the entropy modes (null for static and space).
   const std::shared_ptr<TransformerLM>& entropy_model() const { return entropy_model_; }

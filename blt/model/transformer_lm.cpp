@@ -15,28 +15,33 @@ TransformerLM::TransformerLM(const ModelConfig& config) : CausalLM(config) {
   lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(s.dim, config_.vocab_size).bias(false)));
 }
 
-AttentionPattern TransformerLM::pattern_for(const torch::Tensor& tokens) const {
+AttentionPattern TransformerLM::pattern_for(const torch::Tensor& tokens, const SequenceSpans& documents) const {
   AttentionPattern pattern;
   pattern.window = config_.transformer.sliding_window;
-  if (byte_level() && config_.document_mask) pattern.document_ids = document_ids_from_tokens(tokens, kEosId);
+  if (byte_level() && config_.document_mask) {
+    pattern.document_ids = document_ids_from_tokens(tokens, kEosId);
+    pattern.spans = documents;
+  } else if (tokens.is_cuda()) {  // only CUDA runs attention over spans
+    pattern.spans = row_spans(tokens.size(0), tokens.size(1), tokens.device());
+  }
   return pattern;
 }
 
-torch::Tensor TransformerLM::logits(const torch::Tensor& tokens) {
+torch::Tensor TransformerLM::logits(const torch::Tensor& tokens, const SequenceSpans& documents) {
   if (tokens.size(1) > config_.transformer.max_seq_len)
     fail("{}: {} positions exceed model.transformer.max_seq_len = {}", config_.type, tokens.size(1),
          config_.transformer.max_seq_len);
   auto h = mark_component("embeddings", with_unit_hook(embed_tokens.get(), tokens,
                                                         [&](const torch::Tensor& t) { return embed_tokens(t); }));
   auto rope = rope_for(config_.transformer, tokens.size(1), h.scalar_type(), h.device());
-  const auto pattern = pattern_for(tokens);
+  const auto pattern = pattern_for(tokens, documents);
   for (const auto& layer : *layers) h = mark_component("layers", layer->as<TransformerLayer>()->forward(h, rope, pattern));
   return mark_component("lm head", lm_head(norm(h)));
 }
 
 torch::Tensor TransformerLM::forward(const ModelInput& input) {
   if (input.patch_lengths.defined()) fail("model type {} takes no patch_lengths", config_.type);
-  return logits(input.tokens);
+  return logits(input.tokens, input.documents);
 }
 
 torch::Tensor TransformerLM::step(const torch::Tensor& tokens, LMCache& cache) {

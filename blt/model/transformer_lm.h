@@ -27,8 +27,8 @@ class TransformerLM : public CausalLM {
   torch::Tensor forward(const ModelInput& input) override;
   std::vector<ComponentCount> parameter_counts() const override;
 
-  // Logits [B, L, vocab] of tokens [B, L].
-  torch::Tensor logits(const torch::Tensor& tokens);
+  // Logits [B, L, vocab] of tokens [B, L]; `documents` as ModelInput::documents.
+  torch::Tensor logits(const torch::Tensor& tokens, const SequenceSpans& documents = {});
   // Feeds one id per sequence (tokens [B]) and returns the logits [B, vocab] for
   // the next one. Equals the last row of logits() over everything fed so far.
   torch::Tensor step(const torch::Tensor& tokens, LMCache& cache);
@@ -39,7 +39,7 @@ class TransformerLM : public CausalLM {
   torch::nn::Linear lm_head{nullptr};
 
  private:
-  AttentionPattern pattern_for(const torch::Tensor& tokens) const;
+  AttentionPattern pattern_for(const torch::Tensor& tokens, const SequenceSpans& documents) const;
   bool byte_level() const { return config_.type == "byte_lm"; }
 };
 

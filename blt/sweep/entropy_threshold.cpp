@@ -10,6 +10,7 @@ model::ThresholdSearch search_threshold(const std::shared_ptr<model::Transformer
   model::PatchingConfig patching;
   patching.mode = sample.mode;
   patching.max_patch_length = max_patch_length;
+  patching.entropy_precision = sample.precision;
   const model::Patcher patcher(patching, entropy_model);
 
   data::LoaderOptions o;
@@ -25,8 +26,10 @@ model::ThresholdSearch search_threshold(const std::shared_ptr<model::Transformer
 }
 
 double pick_threshold(const std::shared_ptr<model::TransformerLM>& entropy_model, const std::string& shards,
-                      double mean_patch, int64_t max_patch_length, const torch::Device& device) {
-  return search_threshold(entropy_model, shards, mean_patch, max_patch_length, ThresholdSample{}, device).threshold;
+                      double mean_patch, const model::PatchingConfig& patching, const torch::Device& device) {
+  ThresholdSample sample;
+  sample.precision = patching.entropy_precision;
+  return search_threshold(entropy_model, shards, mean_patch, patching.max_patch_length, sample, device).threshold;
 }
 
 }  // namespace blt::sweep

@@ -16,6 +16,7 @@ struct ThresholdSample {
   int64_t seq_len = 1024;
   uint64_t seed = 0;
   std::string mode = "entropy";  // or entropy_monotonic
+  std::string precision = "fp32";  // the entropy model's, as model.patching.entropy_precision
 };
 
 // Entropies of the sample's sequences (the first batch of a seeded loader over
@@ -24,8 +25,9 @@ model::ThresholdSearch search_threshold(const std::shared_ptr<model::Transformer
                                         const std::string& shards, double mean_patch, int64_t max_patch_length,
                                         const ThresholdSample& sample, const torch::Device& device);
 
-// The threshold alone, on the default sample.
+// The threshold alone, on the default sample, for a run patching as `patching` says
+// (its mode is entropy; its max_patch_length and entropy_precision count).
 double pick_threshold(const std::shared_ptr<model::TransformerLM>& entropy_model, const std::string& shards,
-                      double mean_patch, int64_t max_patch_length, const torch::Device& device);
+                      double mean_patch, const model::PatchingConfig& patching, const torch::Device& device);
 
 }  // namespace blt::sweep

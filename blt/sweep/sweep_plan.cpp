@@ -164,7 +164,7 @@ Plan make_plan(const SweepConfig& c, int world_size) {
           if (have_entropy_model) {
             if (!thresholds.count(scheme.mean_patch))
               thresholds[scheme.mean_patch] =
-                  pick_threshold(entropy_model, base.data.train, scheme.mean_patch, m.patching.max_patch_length, device);
+                  pick_threshold(entropy_model, base.data.train, scheme.mean_patch, m.patching, device);
             m.patching.threshold = thresholds[scheme.mean_patch];
           }
         }

@@ -19,7 +19,7 @@ StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patch
   b.targets = on_device.narrow(1, 1, L);
   if (patcher) {
     torch::NoGradGuard no_grad;
-    b.input.patch_lengths = patcher->patch(b.input.tokens, inputs == data::kIgnoreId);
+    b.input.patch_lengths = patcher->patch(b.input.tokens, inputs == data::kIgnoreId, b.input.documents);
     b.patches = (b.input.patch_lengths > 0).sum().to(torch::kDouble);
   }
   return b;
