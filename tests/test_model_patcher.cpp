@@ -313,3 +313,24 @@ TEST_CASE("entropies of sequences longer than the entropy model's max_seq_len co
   REQUIRE_THROWS_WITH(Patcher({}, std::dynamic_pointer_cast<TransformerLM>(build_model(no_window))).entropies(tokens),
                       Catch::Matchers::Contains("max_seq_len"));
 }
+
+TEST_CASE("queued patching: the lengths patch() gives; the patch count is the one computed when it was queued",
+          "[model][patching]") {
+  const auto tokens = encode(kParagraph).repeat({2, 1});
+  PatchingConfig cfg;
+  cfg.mode = "space";
+  cfg.max_patch_length = 5;
+  const Patcher patcher(cfg, nullptr);
+  CHECK(torch::equal(patcher.queue_patch(tokens).lengths(), patcher.patch(tokens)));
+  // The count reaches the host through HostScalar: the value when queued, not after later work.
+  std::vector<torch::Device> devices{torch::kCPU};
+  if (torch::cuda::is_available()) devices.emplace_back(torch::kCUDA);
+  for (const auto& device : devices) {
+    auto count = torch::full({}, 7, torch::TensorOptions().dtype(torch::kLong).device(device));
+    const blt::HostScalar on_host(count);
+    count.add_(1);
+    CHECK(on_host.to_int() == 7);
+    CHECK(count.item<int64_t>() == 8);
+  }
+  REQUIRE_THROWS_WITH(blt::HostScalar(torch::zeros({2})), Catch::Matchers::Contains("not a scalar"));
+}

@@ -4,11 +4,13 @@
 #include "blt/core/torch_compat.h"
 #include "blt/data/byte_ids.h"
 #include "blt/train/adamw.h"
+#include "blt/train/batch_ahead.h"
 #include "blt/train/byte_loss.h"
 #include "blt/train/checkpoint_store.h"
 #include "blt/train/lr_schedule.h"
 #include "blt/train/param_update.h"
 #include "helpers.h"
+#include "train_test_util.h"
 
 using namespace blt::train;
 using blt::test::TempDir;
@@ -337,4 +339,34 @@ TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs 
   CHECK(torch::equal(fa, fa0));
   CHECK(torch::equal(ra, ra0));
   CHECK(torch::equal(fused.state().at("exp_avg.a"), m0));
+}
+
+TEST_CASE("batches ahead: the batches prepare_batch gives, in order; the loader state of those handed out",
+          "[train][resume]") {
+  TempDir dir;
+  blt::test::write_corpus(dir / "corpus");
+  const auto corpus = std::make_shared<const blt::data::ShardSet>(dir / "corpus/train", true);
+  blt::data::LoaderOptions o;
+  o.seq_len = 48;
+  o.batch_size = 3;
+  blt::data::Loader ahead_loader(corpus, o), plain_loader(corpus, o);
+  blt::model::PatchingConfig space;
+  space.mode = "space";  // lengths that differ from batch to batch
+  const blt::model::Patcher patcher(space, nullptr);
+  BatchAhead batches(ahead_loader, &patcher, torch::kCPU, nullptr);
+  for (int k = 0; k < 4; ++k) {
+    const auto got = batches.next();
+    const auto want = prepare_batch(plain_loader.next()->tokens, &patcher, torch::kCPU);
+    CHECK(torch::equal(got.input.tokens, want.input.tokens));
+    CHECK(torch::equal(got.targets, want.targets));
+    CHECK(torch::equal(got.input.patch_lengths, want.input.patch_lengths));
+    CHECK(got.real_patches() == want.real_patches());
+    // One batch more has left the loader, but a checkpoint must resume after the ones handed out.
+    CHECK(batches.loader_state().next_sequence == plain_loader.state().next_sequence);
+    CHECK(ahead_loader.state().next_sequence > plain_loader.state().next_sequence);
+  }
+  blt::data::Loader resumed(corpus, o);
+  resumed.restore(batches.loader_state());
+  CHECK(torch::equal(prepare_batch(resumed.next()->tokens, &patcher, torch::kCPU).input.tokens,
+                     batches.next().input.tokens));
 }

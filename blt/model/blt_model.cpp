@@ -55,8 +55,8 @@ torch::Tensor BltModel::run(const ModelInput& input, bool dense) {
     }
     lengths = patcher_->patch(tokens);
   }
-  lengths = lengths.to(tokens.device());
   check_patch_lengths(lengths, B, L);
+  lengths = lengths.to(tokens.device());
   const int64_t P = lengths.size(1);
   if (L > config_.local_encoder.max_seq_len)
     fail("blt model: {} bytes exceed model.local_encoder.max_seq_len = {}", L, config_.local_encoder.max_seq_len);

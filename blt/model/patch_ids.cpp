@@ -27,7 +27,8 @@ void check_patch_lengths(const torch::Tensor& patch_lengths, int64_t batch, int6
   if (patch_lengths.dim() != 2 || patch_lengths.size(0) != batch)
     fail("patch_lengths must be [batch={}, patches], got {}", batch, patch_lengths.sizes());
   if (patch_lengths.scalar_type() != torch::kLong) fail("patch_lengths must be int64");
-  auto cpu = patch_lengths.cpu().contiguous();
+  if (!patch_lengths.device().is_cpu()) return;
+  auto cpu = patch_lengths.contiguous();
   const auto* data = cpu.data_ptr<int64_t>();
   const int64_t P = cpu.size(1);
   for (int64_t b = 0; b < batch; ++b) {

@@ -22,7 +22,9 @@ torch::Tensor patch_ids_from_lengths(const torch::Tensor& patch_lengths, int64_t
 torch::Tensor decoder_patch_ids_from_lengths(const torch::Tensor& patch_lengths, int64_t length);
 
 // Throws blt::Error unless lengths are int64 [B, P], non-negative, zero only at the
-// end of a row, and every row sums to `length`.
+// end of a row, and every row sums to `length`. The values are checked where they are on
+// the CPU (lengths a caller made by hand); lengths on a GPU come from the Patcher, valid by
+// construction, and reading them back would make the host wait for the GPU every forward.
 void check_patch_lengths(const torch::Tensor& patch_lengths, int64_t batch, int64_t length);
 
 }  // namespace blt::model

@@ -48,7 +48,7 @@ torch::Tensor next_byte_entropy(const torch::Tensor& logits) {
   return -(logp.exp() * logp).sum(-1);
 }
 
-torch::Tensor patch_lengths_from_starts(const torch::Tensor& starts_in, int64_t max_patch_length) {
+PendingPatchLengths::PendingPatchLengths(const torch::Tensor& starts_in, int64_t max_patch_length) {
   auto starts = starts_in.to(torch::kBool);
   const int64_t B = starts.size(0), L = starts.size(1) - 1;
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(starts.device());
@@ -58,10 +58,19 @@ torch::Tensor patch_lengths_from_starts(const torch::Tensor& starts_in, int64_t 
     starts = starts | (pos - last_start).remainder(max_patch_length).eq(0);
   }
   auto body = starts.index({Slice(), Slice(0, L)}).to(torch::kLong);
-  auto patch_of = body.cumsum(1) - 1;  // patch index of every position
+  patch_of_ = body.cumsum(1) - 1;  // patch index of every position
   auto count = body.sum(1) + starts.select(1, L).to(torch::kLong);
-  const int64_t P = count.max().item<int64_t>();
-  return torch::zeros({B, P}, lopts).scatter_add(1, patch_of, torch::ones({B, L}, lopts));
+  patches_ = HostScalar(count.max());
+}
+
+torch::Tensor PendingPatchLengths::lengths() const {
+  const int64_t B = patch_of_.size(0), L = patch_of_.size(1);
+  auto lopts = patch_of_.options();
+  return torch::zeros({B, patches_.to_int()}, lopts).scatter_add(1, patch_of_, torch::ones({B, L}, lopts));
+}
+
+torch::Tensor patch_lengths_from_starts(const torch::Tensor& starts, int64_t max_patch_length) {
+  return PendingPatchLengths(starts, max_patch_length).lengths();
 }
 
 torch::Tensor static_patch_starts(int64_t batch, int64_t length, int64_t size, const torch::Device& device) {
@@ -127,6 +136,11 @@ torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in, const SequenceS
 
 torch::Tensor Patcher::patch(const torch::Tensor& tokens, const torch::Tensor& padding,
                              const SequenceSpans& documents) const {
+  return queue_patch(tokens, padding, documents).lengths();
+}
+
+PendingPatchLengths Patcher::queue_patch(const torch::Tensor& tokens, const torch::Tensor& padding,
+                                         const SequenceSpans& documents) const {
   const int64_t B = tokens.size(0), L = tokens.size(1);
   torch::Tensor starts;
   if (config_.mode == "static") starts = static_patch_starts(B, L, config_.static_size, tokens.device());
@@ -141,7 +155,7 @@ torch::Tensor Patcher::patch(const torch::Tensor& tokens, const torch::Tensor& p
     auto decided_by_padding = padding.narrow(1, 1, L - 1).to(starts.device(), torch::kBool);
     starts.narrow(1, 2, L - 1).logical_and_(decided_by_padding.logical_not());
   }
-  return patch_lengths_from_starts(starts, config_.max_patch_length).to(tokens.device());
+  return PendingPatchLengths(starts.to(tokens.device()), config_.max_patch_length);
 }
 
 IncrementalPatcher::IncrementalPatcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model)

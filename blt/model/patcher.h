@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "blt/core/host_scalar.h"
 #include "blt/core/torch_compat.h"
 #include "blt/model/model_config.h"
 #include "blt/model/transformer_lm.h"
@@ -36,6 +37,21 @@ compat::AutocastState entropy_precision(const PatchingConfig& config, const torc
 // gives the trailing zero-length marker patch. Patches longer than
 // `max_patch_length` (> 0) are split from their start.
 torch::Tensor patch_lengths_from_starts(const torch::Tensor& starts, int64_t max_patch_length);
+
+// patch_lengths_from_starts in two halves. The host must know P, the longest row's patch
+// count, to shape [B, P] (and the global model's input); reading it makes the host wait for
+// the device. The constructor queues everything on the device, P's copy to the host included;
+// lengths() waits for that copy alone. A batch queued ahead of the work before it (the
+// trainer's next micro-batch) so costs the device no idle time.
+class PendingPatchLengths {
+ public:
+  PendingPatchLengths(const torch::Tensor& starts, int64_t max_patch_length);
+  torch::Tensor lengths() const;  // [B, P] on the starts' device
+
+ private:
+  torch::Tensor patch_of_;  // [B, L]: the patch of every position
+  HostScalar patches_;      // P
+};
 
 // Start masks [B, L+1] of the rules above (without max_patch_length).
 torch::Tensor static_patch_starts(int64_t batch, int64_t length, int64_t size, const torch::Device& device);
@@ -58,6 +74,9 @@ class Patcher {
   // entropy model's attention runs flash over them on a GPU.
   torch::Tensor patch(const torch::Tensor& tokens, const torch::Tensor& padding = {},
                       const SequenceSpans& documents = {}) const;
+  // patch() with the lengths still pending: everything queued on the tokens' device.
+  PendingPatchLengths queue_patch(const torch::Tensor& tokens, const torch::Tensor& padding = {},
+                                  const SequenceSpans& documents = {}) const;
   // Entropies [B, L] of the entropy model's next-byte distributions (on the model's device),
   // computed in config().entropy_precision.
   torch::Tensor entropies(const torch::Tensor& tokens, const SequenceSpans& documents = {}) const;

@@ -8,8 +8,9 @@
 
 namespace blt::train {
 
-StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device) {
-  StepBatch b;
+PendingBatch queue_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device) {
+  PendingBatch p;
+  StepBatch& b = p.batch;
   const auto on_device = tokens.to(device, /*non_blocking=*/true);
   const int64_t L = on_device.size(1) - 1;
   const auto inputs = on_device.narrow(1, 0, L);
@@ -19,10 +20,21 @@ StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patch
   b.targets = on_device.narrow(1, 1, L);
   if (patcher) {
     torch::NoGradGuard no_grad;
-    b.input.patch_lengths = patcher->patch(b.input.tokens, inputs == data::kIgnoreId, b.input.documents);
-    b.patches = (b.input.patch_lengths > 0).sum().to(torch::kDouble);
+    p.patching = patcher->queue_patch(b.input.tokens, inputs == data::kIgnoreId, b.input.documents);
   }
-  return b;
+  return p;
+}
+
+StepBatch PendingBatch::finish() && {
+  if (patching) {
+    batch.input.patch_lengths = patching->lengths();
+    batch.patches = (batch.input.patch_lengths > 0).sum().to(torch::kDouble);
+  }
+  return std::move(batch);
+}
+
+StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device) {
+  return queue_batch(tokens, patcher, device).finish();
 }
 
 double StepBatch::real_patches() const { return patches.defined() ? patches.item<double>() : 0.0; }

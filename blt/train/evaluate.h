@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include <torch/torch.h>
 
@@ -43,6 +44,15 @@ struct StepBatch {
   double real_patches() const;  // the same number on the host (waits for the device)
 };
 StepBatch prepare_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device);
+
+// prepare_batch in two halves: queue_batch queues the batch's copy to the device and its
+// patching there; finish() waits only for the patch count (model::PendingPatchLengths).
+struct PendingBatch {
+  StepBatch batch;  // without its patch lengths and patches until finish()
+  std::optional<model::PendingPatchLengths> patching;
+  StepBatch finish() &&;
+};
+PendingBatch queue_batch(const torch::Tensor& tokens, const model::Patcher* patcher, const torch::Device& device);
 
 // Loss sums and real patches of batches, summed on the device (training steps, evaluation) so
 // that the host reads them only when it needs the numbers: float64 [5], LossSums' four numbers

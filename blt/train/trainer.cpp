@@ -18,6 +18,7 @@
 #include "blt/model/blt_model.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/transformer_lm.h"
+#include "blt/train/batch_ahead.h"
 #include "blt/train/checkpoint_model.h"
 #include "blt/train/checkpoint_store.h"
 #include "blt/train/config_agreement.h"
@@ -143,6 +144,7 @@ class Run {
   std::shared_ptr<const data::ShardSet> train_corpus_;
   std::shared_ptr<const data::ShardSet> valid_corpus_;  // null without data.valid
   std::unique_ptr<data::Loader> loader_;
+  std::unique_ptr<BatchAhead> batches_;  // from loader_
   CheckpointStore store_;
   std::unique_ptr<MetricsLog> metrics_;
   Counters counters_;
@@ -240,6 +242,7 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions
     spdlog::info("flop budget {:.3e} at {:.3e} FLOPs/step -> {} steps", config_.train.flop_budget, per_step, total_steps_);
   }
   resume_if_possible();
+  batches_ = std::make_unique<BatchAhead>(*loader_, patcher_.get(), device_, timer_.get());
   metrics_ = std::make_unique<MetricsLog>(comm_.is_main() ? out + "/metrics.jsonl" : "", counters_.step);
 }
 
@@ -281,7 +284,7 @@ void Run::save_checkpoint() {
                                     {"patches", counters_.patches},
                                     {"seconds", counters_.seconds},
                                     {"world_size", comm_.world_size()},
-                                    {"loader", loader_->state().to_json()}};
+                                    {"loader", batches_->loader_state().to_json()}};
     write_file_atomic(dir + "/" + kTrainerStateFile, trainer.dump(2));
   }
   comm_.barrier();  // every rank's shard is in place
@@ -371,9 +374,7 @@ TrainOutcome Run::go() {
     auto stats = BatchTotals::zeros(device_);
     if (timer_) timer_->begin_step();
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
-      const auto tokens = loader_->next()->tokens;
-      if (timer_) timer_->mark("data/loader");
-      const auto batch = prepare_batch(tokens, patcher_.get(), device_);
+      const auto batch = batches_->next();
       end(Phase::Data);
       torch::Tensor logits;
       {
