@@ -46,7 +46,7 @@ TEST_CASE("bench: times the timed steps by phase and writes its results", "[benc
                              "forward/local decoder", "forward/lm head", "forward/loss", "backward/loss",
                              "backward/lm head", "backward/local decoder", "backward/decoder cross-attention",
                              "backward/global", "backward/encoder cross-attention", "backward/local encoder",
-                             "backward/embeddings", "update"}) {
+                             "backward/embeddings", "update/gradient sum", "update"}) {
       CAPTURE(part);
       CHECK(parts.contains(part));
     }

@@ -86,8 +86,9 @@ DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, const torch::Tensor& tabl
   optimizer_ = std::make_unique<AdamW>(std::move(params), config);
 }
 
-torch::Tensor DdpUpdate::step(double lr, double max_norm) {
-  grad_sync_.all_reduce_grads();
+void DdpUpdate::sum_gradients_over_ranks() { grad_sync_.all_reduce_grads(); }
+
+torch::Tensor DdpUpdate::step_with_summed_gradients(double lr, double max_norm) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;  // a sparse one (hash tables' rows) as it came: the norm and AdamW sum repeats
   for (const auto& p : params_) grads.push_back(p.grad());

@@ -21,9 +21,11 @@ class DdpUpdate : public ParamUpdate {
   DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config);
   ~DdpUpdate() override;
   void before_last_backward() override { grad_sync_.reduce_in_next_backward(); }
-  torch::Tensor step(double lr, double max_norm) override;
 
  private:
+  void sum_gradients_over_ranks() override;
+  torch::Tensor step_with_summed_gradients(double lr, double max_norm) override;
+
   // `table`: the hash table whose gradient comes row-sparse (undefined: none).
   DdpUpdate(std::vector<AdamW::Param> params, const torch::Tensor& table, dist::Comm& comm,
             const OptimizerConfig& config);

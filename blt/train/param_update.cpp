@@ -86,6 +86,18 @@ void ParamUpdate::apply_update(double lr, const std::vector<torch::Tensor>& grad
   optimizer_->step(lr, grads, clip_factor(norm, max_norm), nonfinite_step_ != 0);
 }
 
+void ParamUpdate::sum_gradients() {
+  if (gradients_summed_) return;
+  sum_gradients_over_ranks();
+  gradients_summed_ = true;
+}
+
+torch::Tensor ParamUpdate::step(double lr, double max_norm) {
+  sum_gradients();
+  gradients_summed_ = false;
+  return step_with_summed_gradients(lr, max_norm);
+}
+
 int64_t ParamUpdate::first_nonfinite_step() const {
   return nonfinite_step_.defined() ? nonfinite_step_.item<int64_t>() : 0;
 }

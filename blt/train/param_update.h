@@ -36,13 +36,18 @@ class ParamUpdate {
   // ddp starts summing each bucket of gradients over the ranks inside it (dist/grad_sync.h).
   // Without the call, everything is summed in step().
   virtual void before_last_backward() {}
-  // After backward: sums the gradients over ranks, scales them down to `max_norm`
-  // when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and
+  // After backward: sums this step's gradients over the ranks. ddp starts the buckets backward
+  // did not and waits for all of them (the device waits, not the host); zero2 and fsdp
+  // reduce-scatter the units backward did not. step() does it when nobody did; the trainer calls
+  // it first so that `blt bench` times it apart ("update/gradient sum": what backward did not hide).
+  void sum_gradients();
+  // After backward: sums the gradients over ranks (unless sum_gradients did), scales them down
+  // to `max_norm` when their global L2 norm exceeds it (0 = never), applies AdamW at `lr` and
   // clears them. Returns the global norm before clipping as a float64 scalar
   // tensor on the parameters' device, without waiting for it: reading it
   // (.item()) waits for the step to finish, so callers do that only where they
   // log it. A non-finite norm halts the updates (first_nonfinite_step).
-  virtual torch::Tensor step(double lr, double max_norm) = 0;
+  torch::Tensor step(double lr, double max_norm);
   // For the next step() only: a bool scalar on the device that, when true, halts that step's
   // update and every later one as a non-finite norm does (the trainer's "loss not finite").
   // Read on the device only.
@@ -69,6 +74,9 @@ class ParamUpdate {
   };
 
   ParamUpdate(dist::Comm& comm, ParamShapes shapes) : comm_(comm), shapes_(std::move(shapes)) {}
+  // sum_gradients's and step's work, by strategy.
+  virtual void sum_gradients_over_ranks() = 0;
+  virtual torch::Tensor step_with_summed_gradients(double lr, double max_norm) = 0;
   virtual std::vector<SliceSpec> saved_slices() const = 0;   // what this rank writes
   virtual std::vector<SliceSpec> loaded_slices() const = 0;  // what this rank needs back
   // Called after load() filled the optimizer parameters and state.
@@ -90,6 +98,7 @@ class ParamUpdate {
 
   torch::Tensor nonfinite_step_;  // int64 scalar beside the norm; 0 while every norm was finite
   torch::Tensor halt_next_;       // halt_next_step_if's flag, until the step that uses it
+  bool gradients_summed_ = false;  // sum_gradients ran since the last step
 };
 
 // The model's parameters in module order, decay flags from model::parameter_groups.

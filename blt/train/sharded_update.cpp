@@ -70,17 +70,21 @@ void ShardedUpdate::release_whole() {
     if (hooks_[i]) units_[i]->release();
 }
 
-torch::Tensor ShardedUpdate::step(double lr, double max_norm) {
+void ShardedUpdate::sum_gradients_over_ranks() {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> chunks;
   for (std::size_t i = 0; i < units_.size(); ++i) {
     auto& u = *units_[i];
     if (!reduced_in_backward_[i])
       u.reduce_scatter_grads();
     else if (u.has_param_grads())  // autograd ran a gradient into the block after its hook had passed it on
       fail("fsdp: unit {} has parameter gradients left after backward", u.name());
-    chunks.push_back(u.grad());
   }
+}
+
+torch::Tensor ShardedUpdate::step_with_summed_gradients(double lr, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> chunks;
+  for (auto& u : units_) chunks.push_back(u->grad());
   auto squares = squared_norm(chunks, chunks.front().device());  // padding is zero
   comm_.all_reduce_sum_(squares);
   const auto norm = squares.sqrt();

@@ -26,9 +26,11 @@ class ShardedUpdate : public ParamUpdate {
  public:
   ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool fsdp);
   ~ShardedUpdate() override;
-  torch::Tensor step(double lr, double max_norm) override;
 
  private:
+  void sum_gradients_over_ranks() override;
+  torch::Tensor step_with_summed_gradients(double lr, double max_norm) override;
+
   // Where optimizer parameter i lives: a piece of unit `unit`'s chunk.
   struct Segment {
     std::size_t unit;

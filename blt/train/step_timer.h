@@ -10,7 +10,8 @@
 // the model's component probe (model/component_marks.h), so every part's forward
 // and, through gradient hooks, its backward end with a mark. A step's time is cut
 // into consecutive slices named "data/loader", "data/patching", "forward/<part>",
-// "forward/loss", "backward/loss", "backward/<part>", ..., "update". One StepTimer
+// "forward/loss", "backward/loss", "backward/<part>", ..., "update/gradient sum" (summing the
+// gradients over ranks: the communication backward did not hide), "update". One StepTimer
 // at a time.
 #pragma once
 #include <array>

@@ -394,6 +394,8 @@ TrainOutcome Run::go() {
     // checkpoint, before any of them, with the parameters of the last good step.
     comm_.all_reduce_sum_(stats);
     update_->halt_next_step_if(torch::isfinite(stats[0]).logical_not());
+    update_->sum_gradients();
+    if (timer_) timer_->mark("update/gradient sum");
     const auto grad_norm = update_->step(lr, t.optimizer.grad_clip);  // on the device: read where it is logged
     end(Phase::Update);
     ++counters_.step;
