@@ -77,60 +77,64 @@ void check_against_reference(const std::string& what, F&& f, const std::vector<t
 void check_operations(const torch::Device& device) {
   torch::manual_seed(11);
   const auto options = torch::TensorOptions().device(device);
-  for (const auto type : {torch::kFloat, torch::kBFloat16}) {
-    // RMSNorm: rows of 200 (not a multiple of a warp), scales away from 1.
-    const int64_t dim = 200;
-    const auto x = torch::randn({3, 7, dim}, options) * 3, w = torch::rand({dim}, options) + 0.5;
-    check_against_reference(
-        "rms_norm",
-        [](const std::vector<torch::Tensor>& in) {
-          RMSNorm norm(in[0].size(-1), 1e-5);
-          norm->weight = in[1];  // the module's code with the given (leaf) weight
-          return norm->forward(in[0]);
-        },
-        {x, w}, torch::randn({3, 7, dim}, options), type);
-    // The fused kernel storing a narrower type than it reads (what autocast asks of it).
-    if (type == torch::kFloat) {
-      const auto y = blt::kernels::rms_norm(x, w, 1e-5, torch::kBFloat16);
-      const auto exact = w.to(torch::kDouble) * x.to(torch::kDouble) *
-                         torch::rsqrt(x.to(torch::kDouble).pow(2).mean(-1, true) + 1e-5);
-      CHECK(y.scalar_type() == torch::kBFloat16);
-      CHECK(scaled_error(y, exact) <= 2 * unit_roundoff(torch::kBFloat16));  // one rounding to bf16
+  // Each operation at two sizes: one a multiple of 8 elements (the grouped accesses of the CUDA
+  // RMSNorm and SwiGLU kernels, kernel_common.cuh) and one not (their one-element twins).
+  for (const auto type : {torch::kFloat, torch::kBFloat16})
+    for (const int64_t odd : {0, 1}) {
+      // RMSNorm: rows of 200 or 203 (not a multiple of a warp), scales away from 1.
+      const int64_t dim = 200 + 3 * odd;
+      const auto x = torch::randn({3, 7, dim}, options) * 3, w = torch::rand({dim}, options) + 0.5;
+      check_against_reference(
+          "rms_norm",
+          [](const std::vector<torch::Tensor>& in) {
+            RMSNorm norm(in[0].size(-1), 1e-5);
+            norm->weight = in[1];  // the module's code with the given (leaf) weight
+            return norm->forward(in[0]);
+          },
+          {x, w}, torch::randn({3, 7, dim}, options), type);
+      // The fused kernel storing a narrower type than it reads (what autocast asks of it).
+      if (type == torch::kFloat) {
+        const auto y = blt::kernels::rms_norm(x, w, 1e-5, torch::kBFloat16);
+        const auto exact = w.to(torch::kDouble) * x.to(torch::kDouble) *
+                           torch::rsqrt(x.to(torch::kDouble).pow(2).mean(-1, true) + 1e-5);
+        CHECK(y.scalar_type() == torch::kBFloat16);
+        CHECK(scaled_error(y, exact) <= 2 * unit_roundoff(torch::kBFloat16));  // one rounding to bf16
+      }
+      // SwiGLU's gate.
+      const int64_t width = 32 + odd;
+      const auto g = torch::randn({5, width}, options) * 2, up = torch::randn({5, width}, options);
+      check_against_reference(
+          "silu_mul",
+          [](const std::vector<torch::Tensor>& in) {
+            return blt::kernels::use_fused(in[0]) ? blt::kernels::silu_mul(in[0], in[1]) : torch::silu(in[0]) * in[1];
+          },
+          {g, up}, torch::randn({5, width}, options), type);
+      // The rotary embedding, as attention applies it: [B, L, H, D] in, [B, H, L, D] out.
+      const int64_t L = 9, D = odd ? 6 : 16;
+      const auto positions = torch::arange(L, options.dtype(torch::kLong));
+      const auto q = torch::randn({2, L, 3, D}, options);
+      check_against_reference(
+          "rope",
+          [&](const std::vector<torch::Tensor>& in) {
+            return rope_heads(in[0], rope_table(positions, D, 10000.0, in[0].scalar_type()));
+          },
+          {q}, torch::randn({2, 3, L, D}, options), type);
+      // The decoder's cross-attention (the module, projections included): 2 sequences of 7 bytes
+      // reading k = 2 vectors of one of 4 patches; heads of 16. Its weights are rounded to bf16
+      // first, so that the exact run starts from the very weights of the bf16 one.
+      const auto ids = torch::tensor({0, 0, 1, 1, 1, 2, 3, 0, 1, 1, 2, 3, 3, 3}, options.dtype(torch::kLong)).view({2, 7});
+      check_against_reference(
+          "patch_attention",
+          [&](const std::vector<torch::Tensor>& in) {
+            torch::manual_seed(3);
+            CrossAttention attention(48, 3, 3, 1e-5);
+            attention->to(torch::kBFloat16);
+            attention->to(in[0].device(), in[0].scalar_type());
+            return attention->read_patches(in[0], in[1], ids, 2);
+          },
+          {torch::randn({2, 7, 48}, options), torch::randn({2, 8, 48}, options)}, torch::randn({2, 7, 48}, options),
+          type);
     }
-    // SwiGLU's gate.
-    const auto g = torch::randn({5, 33}, options) * 2, up = torch::randn({5, 33}, options);
-    check_against_reference(
-        "silu_mul",
-        [](const std::vector<torch::Tensor>& in) {
-          return blt::kernels::use_fused(in[0]) ? blt::kernels::silu_mul(in[0], in[1]) : torch::silu(in[0]) * in[1];
-        },
-        {g, up}, torch::randn({5, 33}, options), type);
-    // The rotary embedding, as attention applies it: [B, L, H, D] in, [B, H, L, D] out.
-    const int64_t L = 9, D = 16;
-    const auto positions = torch::arange(L, options.dtype(torch::kLong));
-    const auto q = torch::randn({2, L, 3, D}, options);
-    check_against_reference(
-        "rope",
-        [&](const std::vector<torch::Tensor>& in) {
-          return rope_heads(in[0], rope_table(positions, D, 10000.0, in[0].scalar_type()));
-        },
-        {q}, torch::randn({2, 3, L, D}, options), type);
-    // The decoder's cross-attention (the module, projections included): 2 sequences of 7 bytes
-    // reading k = 2 vectors of one of 4 patches; heads of 16. Its weights are rounded to bf16
-    // first, so that the exact run starts from the very weights of the bf16 one.
-    const auto ids = torch::tensor({0, 0, 1, 1, 1, 2, 3, 0, 1, 1, 2, 3, 3, 3}, options.dtype(torch::kLong)).view({2, 7});
-    check_against_reference(
-        "patch_attention",
-        [&](const std::vector<torch::Tensor>& in) {
-          torch::manual_seed(3);
-          CrossAttention attention(48, 3, 3, 1e-5);
-          attention->to(torch::kBFloat16);
-          attention->to(in[0].device(), in[0].scalar_type());
-          return attention->read_patches(in[0], in[1], ids, 2);
-        },
-        {torch::randn({2, 7, 48}, options), torch::randn({2, 8, 48}, options)}, torch::randn({2, 7, 48}, options),
-        type);
-  }
 }
 
 // A tiny BLT's loss and gradients (all of them, as one vector) for one batch.

@@ -2,7 +2,11 @@
 // several (RMSNorm: 6 kernels forward; SwiGLU: 2 forward, 4 backward; rotary embedding: 7 forward),
 // and outputs written in the type their consumer wants, so that autocast has nothing to re-cast.
 // All arithmetic is in float (fused_math.h); bf16 is only how values are stored. These kernels are
-// memory-bound: one thread per element or row stripe, coalesced, no shared-memory tiling.
+// memory-bound: coalesced, no shared-memory tiling. Where the shapes and pointers allow it (sizes a
+// multiple of 8 elements, 16-byte aligned: every blt model), RMSNorm and SwiGLU's gate move 8
+// elements per thread and access (the *_grouped kernels, kernel_common.cuh's load_group), otherwise
+// one (their twins). The rotary embedding keeps one pair per thread: grouped, it ran slower
+// (docs/kernels.md).
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -71,6 +75,76 @@ __global__ void rms_norm_backward_kernel(const G* dy, const X* x, const W* w, co
   for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) dw_partial[blockIdx.x * dim + c] = dw_acc[c];
 }
 
+// rms_norm_forward_kernel with group accesses: dim % kGroup == 0, thread t owns groups t, t + blockDim.x, ...
+template <typename X, typename W, typename Y>
+__global__ void rms_norm_forward_grouped_kernel(const X* x, const W* w, Y* y, float* rstd, int64_t dim, float eps) {
+  __shared__ float scratch[33];
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * dim;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * kGroup;
+  float squares = 0.0f;
+  for (int64_t c = threadIdx.x * kGroup; c < dim; c += stride) {
+    float v[kGroup];
+    load_group(x, base + c, v);
+#pragma unroll
+    for (int j = 0; j < kGroup; ++j) squares += v[j] * v[j];
+  }
+  const float r = rsqrtf(block_sum(squares, scratch) / static_cast<float>(dim) + eps);
+  if (threadIdx.x == 0) rstd[blockIdx.x] = r;
+  for (int64_t c = threadIdx.x * kGroup; c < dim; c += stride) {
+    float v[kGroup], wc[kGroup], out[kGroup];
+    load_group(x, base + c, v);
+    load_group(w, c, wc);
+#pragma unroll
+    for (int j = 0; j < kGroup; ++j) out[j] = wc[j] * (v[j] * r);
+    store_group(y, base + c, out);
+  }
+}
+
+// The grouped backward keeps a thread's dw sums in registers: at most kNormGroupsPerThread groups of
+// columns per thread (dim <= 256 threads x 4 x 8 = 8192 columns; wider rows take the twin).
+constexpr int kNormGroupsPerThread = 4;
+
+template <typename G, typename X, typename W>
+__global__ void rms_norm_backward_grouped_kernel(const G* dy, const X* x, const W* w, const float* rstd, X* dx,
+                                                 float* dw_partial, int64_t rows, int64_t dim) {
+  __shared__ float scratch[33];
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * kGroup;
+  float dw[kNormGroupsPerThread][kGroup] = {};
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t base = row * dim;
+    const float r = rstd[row];
+    float dot = 0.0f;
+    for (int64_t c = threadIdx.x * kGroup; c < dim; c += stride) {
+      float g[kGroup], v[kGroup], wc[kGroup];
+      load_group(dy, base + c, g), load_group(x, base + c, v), load_group(w, c, wc);
+#pragma unroll
+      for (int j = 0; j < kGroup; ++j) dot += g[j] * wc[j] * (v[j] * r);
+    }
+    const float mean_dot = block_sum(dot, scratch) / static_cast<float>(dim);
+#pragma unroll
+    for (int slot = 0; slot < kNormGroupsPerThread; ++slot) {  // unrolled: dw stays in registers
+      const int64_t c = (threadIdx.x + static_cast<int64_t>(slot) * blockDim.x) * kGroup;
+      if (c >= dim) break;
+      float g[kGroup], v[kGroup], wc[kGroup], out[kGroup];
+      load_group(dy, base + c, g), load_group(x, base + c, v), load_group(w, c, wc);
+#pragma unroll
+      for (int j = 0; j < kGroup; ++j) {
+        const float xh = v[j] * r;
+        out[j] = kernels::rms_norm_input_grad(r, wc[j] * g[j], xh, mean_dot);
+        dw[slot][j] += g[j] * xh;
+      }
+      store_group(dx, base + c, out);
+    }
+  }
+#pragma unroll
+  for (int slot = 0; slot < kNormGroupsPerThread; ++slot) {
+    const int64_t c = (threadIdx.x + static_cast<int64_t>(slot) * blockDim.x) * kGroup;
+    if (c >= dim) break;
+#pragma unroll
+    for (int j = 0; j < kGroup; ++j) dw_partial[blockIdx.x * dim + c + j] = dw[slot][j];
+  }
+}
+
 int element_blocks(int64_t n) {
   const int64_t wanted = (n + kElementThreads - 1) / kElementThreads;
   const int64_t cap = static_cast<int64_t>(sm_count()) * 32;  // grid-stride beyond this
@@ -92,6 +166,30 @@ __global__ void silu_mul_backward_kernel(const T* dy, const T* g, const T* u, T*
     kernels::silu_mul_backward(load(g, i), load(u, i), load(dy, i), a, b);
     store(dg, i, a);
     store(du, i, b);
+  }
+}
+
+template <typename T>
+__global__ void silu_mul_forward_grouped_kernel(const T* g, const T* u, T* y, int64_t groups) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < groups;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float a[kGroup], b[kGroup], out[kGroup];
+    load_group(g, i * kGroup, a), load_group(u, i * kGroup, b);
+#pragma unroll
+    for (int j = 0; j < kGroup; ++j) out[j] = kernels::silu_mul(a[j], b[j]);
+    store_group(y, i * kGroup, out);
+  }
+}
+
+template <typename T>
+__global__ void silu_mul_backward_grouped_kernel(const T* dy, const T* g, const T* u, T* dg, T* du, int64_t groups) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < groups;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float a[kGroup], b[kGroup], d[kGroup], da[kGroup], db[kGroup];
+    load_group(g, i * kGroup, a), load_group(u, i * kGroup, b), load_group(dy, i * kGroup, d);
+#pragma unroll
+    for (int j = 0; j < kGroup; ++j) kernels::silu_mul_backward(a[j], b[j], d[j], da[j], db[j]);
+    store_group(dg, i * kGroup, da), store_group(du, i * kGroup, db);
   }
 }
 
@@ -209,8 +307,12 @@ void rms_norm_forward(const void* x, DType x_type, const void* w, DType w_type, 
         using X = type_of<decltype(xt)>;
         using W = type_of<decltype(wt)>;
         using Y = type_of<decltype(yt)>;
-        rms_norm_forward_kernel<X, W, Y><<<static_cast<unsigned>(rows), row_threads(dim), 0, s>>>(
-            static_cast<const X*>(x), static_cast<const W*>(w), static_cast<Y*>(y), rstd, dim, eps);
+        if (dim % kGroup == 0 && group_aligned(x, w, y))
+          rms_norm_forward_grouped_kernel<X, W, Y><<<static_cast<unsigned>(rows), row_threads(dim / kGroup), 0, s>>>(
+              static_cast<const X*>(x), static_cast<const W*>(w), static_cast<Y*>(y), rstd, dim, eps);
+        else
+          rms_norm_forward_kernel<X, W, Y><<<static_cast<unsigned>(rows), row_threads(dim), 0, s>>>(
+              static_cast<const X*>(x), static_cast<const W*>(w), static_cast<Y*>(y), rstd, dim, eps);
       },
       x_type, w_type, y_type);
   check_launch("rms_norm_forward");
@@ -234,9 +336,16 @@ void rms_norm_backward(const void* dy, DType dy_type, const void* x, DType x_typ
         using G = type_of<decltype(gt)>;
         using X = type_of<decltype(xt)>;
         using W = type_of<decltype(wt)>;
-        rms_norm_backward_kernel<G, X, W><<<blocks, row_threads(dim), shared, s>>>(
-            static_cast<const G*>(dy), static_cast<const X*>(x), static_cast<const W*>(w), rstd, static_cast<X*>(dx),
-            dw_partial, rows, dim);
+        const int grouped_threads = row_threads(dim / kGroup);
+        if (dim % kGroup == 0 && dim <= static_cast<int64_t>(grouped_threads) * kGroup * kNormGroupsPerThread &&
+            group_aligned(dy, x, w, dx))
+          rms_norm_backward_grouped_kernel<G, X, W><<<blocks, grouped_threads, 0, s>>>(
+              static_cast<const G*>(dy), static_cast<const X*>(x), static_cast<const W*>(w), rstd,
+              static_cast<X*>(dx), dw_partial, rows, dim);
+        else
+          rms_norm_backward_kernel<G, X, W><<<blocks, row_threads(dim), shared, s>>>(
+              static_cast<const G*>(dy), static_cast<const X*>(x), static_cast<const W*>(w), rstd,
+              static_cast<X*>(dx), dw_partial, rows, dim);
       },
       dy_type, x_type, w_type);
   check_launch("rms_norm_backward");
@@ -248,8 +357,12 @@ void silu_mul_forward(const void* g, const void* u, void* y, DType type, int64_t
   with_types(
       [&](auto tag) {
         using T = type_of<decltype(tag)>;
-        silu_mul_forward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
-            static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(y), n);
+        if (n % kGroup == 0 && group_aligned(g, u, y))
+          silu_mul_forward_grouped_kernel<T><<<element_blocks(n / kGroup), kElementThreads, 0, s>>>(
+              static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(y), n / kGroup);
+        else
+          silu_mul_forward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
+              static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(y), n);
       },
       type);
   check_launch("silu_mul_forward");
@@ -262,9 +375,14 @@ void silu_mul_backward(const void* dy, const void* g, const void* u, void* dg, v
   with_types(
       [&](auto tag) {
         using T = type_of<decltype(tag)>;
-        silu_mul_backward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
-            static_cast<const T*>(dy), static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(dg),
-            static_cast<T*>(du), n);
+        if (n % kGroup == 0 && group_aligned(dy, g, u, dg, du))
+          silu_mul_backward_grouped_kernel<T><<<element_blocks(n / kGroup), kElementThreads, 0, s>>>(
+              static_cast<const T*>(dy), static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(dg),
+              static_cast<T*>(du), n / kGroup);
+        else
+          silu_mul_backward_kernel<T><<<element_blocks(n), kElementThreads, 0, s>>>(
+              static_cast<const T*>(dy), static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(dg),
+              static_cast<T*>(du), n);
       },
       type);
   check_launch("silu_mul_backward");
