@@ -2,7 +2,7 @@
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
-#         benchentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb generate multigpu scaling sweep
+#         benchentropy traceentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb generate multigpu scaling sweep
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
 # BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
@@ -85,16 +85,39 @@ for s in "$@"; do
       stage bench-$shape 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/$shape-gpu.yaml --shape $shape \
         --modes "${BENCH_MODES:-bf16,amp}" --data "$train" "${bench_set[@]}" ;;
     benchentropy)  # issue 12: the same with entropy patching in the loop (entropy-100m's shapes) at mean
-      # patches ~4.5 and 8 (ENTROPY_PATCHES); HF's patcher and blt's entropy model share random weights
+      # patches ~4.5 and 8 (ENTROPY_PATCHES). HF's patcher and blt's entropy model share the weights of
+      # entropy-100m trained ENTROPY_TRAIN_STEPS (default 300) steps on the corpus without its window (HF's
+      # patcher has none): runs/entropy-100m-nowindow/model; ENTROPY_TRAIN_STEPS=0: random weights.
       corpus
       bench_set=()
       for kv in ${BENCH_SET:-}; do bench_set+=(--set "$kv"); done
       shape=${BENCH_SHAPE:-blt-1b}
+      ckpt=()
+      n=${ENTROPY_TRAIN_STEPS:-300}
+      if [ "$n" -gt 0 ]; then
+        [ -d runs/entropy-100m-nowindow/model ] || stage entropy-100m-nowindow 300 "$blt" train configs/entropy-100m-gpu.yaml \
+          --set model.transformer.sliding_window=0 --set train.steps=$n --set train.optimizer.warmup_steps=$((n / 10)) \
+          --set train.eval_every=0 --set train.checkpoint_every=$n --set train.out_dir=runs/entropy-100m-nowindow \
+          "${data[@]}" || exit 1
+        ckpt=(--entropy-checkpoint runs/entropy-100m-nowindow/model)
+      fi
       for mp in ${ENTROPY_PATCHES:-4.5 8}; do
         stage bench-$shape-entropy-$mp 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/$shape-gpu.yaml \
           --shape $shape --modes "${BENCH_MODES:-bf16}" --data "$train" --patching entropy --mean-patch $mp \
-          "${bench_set[@]}"
+          "${ckpt[@]}" "${bench_set[@]}"
       done ;;
+    traceentropy)  # where a blt-1b step with entropy patching spends its GPU time, idle stretches included
+      # (after benchentropy, whose trained entropy model it uses; mean patch ENTROPY_PATCHES' first)
+      corpus
+      ckpt=runs/entropy-100m-nowindow/model
+      mp=${ENTROPY_PATCHES:-4.5}; mp=${mp%% *}
+      th=$("$blt" patching threshold $ckpt --data "$train" --mean-patch $mp --seq-len 8192 --sequences 8 \
+             --precision bf16 --device cuda --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["threshold"])')
+      [ -n "$th" ] || { echo "traceentropy: no threshold (run benchentropy first)"; exit 1; }
+      stage trace-entropy 300 "$blt" bench configs/blt-1b-gpu.yaml --set model.patching.mode=entropy \
+        --set model.patching.entropy_model=$ckpt --set model.patching.threshold=$th --set model.patching.max_patch_length=0 \
+        --set model.patching.entropy_precision=bf16 --steps 5 --warmup 3 --trace /tmp/blt-trace-entropy.json "${data[@]}" &&
+        TAIL=70 stage trace-entropy-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-entropy.json --top 25 ;;
     kernels)  # the fused CUDA kernels against their LibTorch reference: accuracy (tests) and speed (docs/kernels.md)
       stage kernels-test 200 build-gpu/bin/blt_tests "[kernels]" &&
         stage kernels-bench 200 build-gpu/bin/bench_fused_ops --iters 20 ;;

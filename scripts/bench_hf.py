@@ -14,9 +14,12 @@ Patching (--patching):
               patching makes them; no patcher runs.
   entropy     the entropy model (the preset's patcher shapes: entropy-100m for blt-1b) runs inside
               every step on both sides: HF's patcher in forward (patch_in_forward), blt's through
-              model.patching.entropy_model. Both get the same random weights of a trained-looking
-              scale (HF's init makes every entropy near-uniform): HF's patcher is randomised, saved
-              with save_pretrained and converted by `blt import`. Each side's threshold is set for a
+              model.patching.entropy_model. Both get the same weights: with --entropy-checkpoint DIR
+              a trained blt byte_lm (its tensors are HF's patcher's, docs/hf-layout.md), else random
+              weights of a trained-looking scale (HF's init makes every entropy near-uniform): HF's
+              patcher is randomised, saved with save_pretrained and converted by `blt import`.
+              Random weights give bf16 entropies too coarse to reach every mean patch; a trained
+              model's spread lets both sides come near it. Each side's threshold is set for a
               mean patch of --mean-patch bytes on its own input (HF: the quantile of its entropies
               on the timed batch; blt: `blt patching threshold` on the shards), and the mean patch
               each reached is printed: speed follows the number of patches. HF's bf16 entropies
@@ -25,7 +28,8 @@ Patching (--patching):
 HF reads its bytes from the first shard of --data (the corpus blt trains on), byte + 4 as blt's ids.
 
   python3 scripts/bench_hf.py --blt build-gpu/bin/blt --config configs/blt-1b-gpu.yaml \\
-      --shape blt-1b --data data/shards/english/train --patching entropy --mean-patch 4.5
+      --shape blt-1b --data data/shards/english/train --patching entropy --mean-patch 4.5 \\
+      --entropy-checkpoint runs/entropy-100m-nowindow/model
 """
 import argparse
 import json
@@ -100,7 +104,9 @@ def time_hf(shape, mode, compiled, ids, patching, warmup, steps, seed):
     config.patch_size = 4  # forward cuts patches only when patch_size is set
     with torch.device("cuda"):  # initialised on the GPU: 4.5 G parameters take minutes on the host
         model = BltForCausalLM(config)
-    if entropy:
+    if entropy and patching["checkpoint"]:
+        load_blt_entropy_model(model.model.patcher, patching["checkpoint"])
+    elif entropy:
         randomise(model.model.patcher, seed)  # the weights blt gets through `blt import` (see main)
     if mode == "bf16":
         model.to(torch.bfloat16)
@@ -149,8 +155,32 @@ def time_hf(shape, mode, compiled, ids, patching, warmup, steps, seed):
     return dict(extra, step_ms_median=ms, bytes_per_s=batch * seq_len / (ms / 1e3), peak_memory_gib=peak)
 
 
-def blt_entropy_model(blt, shape, seed, data, mean_patch, seq_len, precision, tmp):
-    """blt's copy of the patcher weights the HF runs use, and its threshold for mean_patch on `data`.
+def load_blt_entropy_model(patcher, checkpoint):
+    """A blt byte_lm checkpoint's weights into HF's patcher. The tensor names are the same
+    (docs/hf-layout.md) and the load is strict, so other layer counts or widths fail here; what the
+    tensors do not say (RoPE theta, window) is compared with the checkpoint's config.yaml."""
+    import yaml
+    from safetensors.torch import load_file
+
+    config = yaml.safe_load((Path(checkpoint) / "config.yaml").read_text())["model"]
+    stack = config["transformer"]
+    if config.get("type") != "byte_lm":
+        raise SystemExit(f"--entropy-checkpoint {checkpoint}: model.type is {config.get('type')}, not byte_lm")
+    if stack.get("sliding_window", 0) > 0:
+        raise SystemExit(f"--entropy-checkpoint {checkpoint}: sliding_window {stack['sliding_window']}, but HF's "
+                         "patcher attends over the whole sequence: train it with model.transformer.sliding_window=0")
+    theta = patcher.config.rope_parameters["rope_theta"] if hasattr(patcher.config, "rope_parameters") \
+        else patcher.config.rope_theta
+    if float(stack.get("rope_theta", 10000.0)) != float(theta):
+        raise SystemExit(f"--entropy-checkpoint {checkpoint}: rope_theta {stack.get('rope_theta')}, HF's patcher "
+                         f"{theta}")
+    tensors = load_file(str(Path(checkpoint) / "model.safetensors"))
+    first = next(patcher.parameters())
+    patcher.load_state_dict({k: v.to(first.dtype) for k, v in tensors.items()}, strict=True)
+
+
+def blt_random_entropy_model(blt, shape, seed, tmp):
+    """blt's copy of the random patcher weights the HF runs use.
 
     The patcher is randomised exactly as in time_hf (same seed, same parameter order), inside a small
     carrier BltForCausalLM (`small` shapes, this shape's patcher) that save_pretrained writes quickly;
@@ -162,11 +192,15 @@ def blt_entropy_model(blt, shape, seed, data, mean_patch, seq_len, precision, tm
     randomise(carrier.model.patcher, seed)
     carrier.save_pretrained(tmp / "hf")
     run([blt, "import", str(tmp / "hf"), str(tmp / "imported")])
-    entropy_model = tmp / "imported" / "entropy"
+    return tmp / "imported" / "entropy"
+
+
+def blt_threshold(blt, entropy_model, data, mean_patch, seq_len, precision):
+    """The threshold `blt patching threshold` picks for mean_patch on `data`."""
     found = json.loads(run([blt, "patching", "threshold", str(entropy_model), "--data", data, "--mean-patch",
                             str(mean_patch), "--seq-len", str(seq_len), "--sequences", "8", "--device", "cuda",
                             "--precision", precision, "--json"]))
-    return entropy_model, found["threshold"]
+    return found["threshold"]
 
 
 def run(cmd):
@@ -191,6 +225,9 @@ def main():
     parser.add_argument("--patching", choices=["static", "entropy"], default="static")
     parser.add_argument("--patch", type=int, default=4, help="static patch size")
     parser.add_argument("--mean-patch", type=float, default=4.5, help="entropy: the wanted mean patch (bytes)")
+    parser.add_argument("--entropy-checkpoint", default="",
+                        help="entropy: a trained blt byte_lm checkpoint without a window (both sides' patcher); "
+                             "default: random weights")
     parser.add_argument("--entropy-precision", choices=["fp32", "bf16"], default="bf16",
                         help="entropy: blt's model.patching.entropy_precision (HF's patcher runs in the model's "
                              "dtype: bf16 in both modes)")
@@ -203,9 +240,11 @@ def main():
 
     import transformers
 
-    patching = {"mode": args.patching, "patch": args.patch, "mean_patch": args.mean_patch}
+    patching = {"mode": args.patching, "patch": args.patch, "mean_patch": args.mean_patch,
+                "checkpoint": args.entropy_checkpoint}
     how = (f"static patches of {args.patch}" if args.patching == "static"
-           else f"entropy patching (mean patch ~{args.mean_patch}), {args.shape}'s patcher shapes")
+           else f"entropy patching (mean patch ~{args.mean_patch}), {args.shape}'s patcher shapes, "
+                f"{args.entropy_checkpoint or 'random weights'}")
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.cuda.get_device_name()}, "
           f"{args.shape}, {args.batch} x {args.seq_len} bytes, {how}", flush=True)
     ids = shard_ids(args.data, args.batch * (args.seq_len + 1)).view(args.batch, args.seq_len + 1)
@@ -236,8 +275,8 @@ def main():
             # HF's bf16 entropies cannot hit every mean patch (see calibrate_hf_patcher): blt aims at the
             # one HF reached, so that both run the same number of patches.
             target = rows[0][1]["mean_patch"] if rows else args.mean_patch
-            entropy_model, threshold = blt_entropy_model(args.blt, args.shape, args.seed, args.data, target,
-                                                         args.seq_len, args.entropy_precision, tmp)
+            entropy_model = args.entropy_checkpoint or blt_random_entropy_model(args.blt, args.shape, args.seed, tmp)
+            threshold = blt_threshold(args.blt, entropy_model, args.data, target, args.seq_len, args.entropy_precision)
             cmd += ["--set", f"model.patching.entropy_model={entropy_model}", "--set",
                     f"model.patching.threshold={threshold}", "--set", "model.patching.max_patch_length=0",
                     "--set", f"model.patching.entropy_precision={args.entropy_precision}"]

@@ -40,6 +40,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("trace")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--gaps", type=int, default=10,
+                        help="list the N longest stretches where no kernel ran (the GPU waiting for the host), "
+                             "with the operators on either side")
     args = parser.parse_args()
     with open(args.trace) as f:
         events = json.load(f)["traceEvents"]
@@ -48,6 +51,7 @@ def main():
     by_name, by_kind, by_op = collections.Counter(), collections.Counter(), collections.Counter()
     count = collections.Counter()
     first, last = None, None
+    spans = []  # (start, end, operator) of every kernel/copy, for the idle stretches
     for e in events:
         if e.get("ph") != "X" or e.get("cat") not in ("kernel", "gpu_memcpy", "gpu_memset"):
             continue
@@ -57,6 +61,7 @@ def main():
         by_op[op_of.get(e.get("args", {}).get("External id"), "(no operator)")] += dur
         count[name] += 1
         start, end = float(e["ts"]), float(e["ts"]) + dur
+        spans.append((start, end, op_of.get(e.get("args", {}).get("External id"), name)))
         first = start if first is None else min(first, start)
         last = end if last is None else max(last, end)
     total = sum(by_name.values())
@@ -64,6 +69,18 @@ def main():
         raise SystemExit(f"{args.trace}: no GPU kernels in the trace")
     print(f"{args.trace}: {sum(count.values())} GPU kernels/copies, {total / 1e3:.1f} ms of GPU time, "
           f"{(last - first) / 1e3:.1f} ms from the first to the last")
+    # Idle stretches: no kernel of any stream running.
+    spans.sort()
+    gaps, busy_until, before = [], spans[0][1], spans[0][2]
+    for start, end, op in spans[1:]:
+        if start > busy_until:
+            gaps.append((start - busy_until, before, op))
+        if end > busy_until:
+            busy_until, before = end, op
+    idle = sum(g[0] for g in gaps)
+    print(f"GPU idle (no kernel running) {idle / 1e3:.1f} ms in {len(gaps)} stretches")
+    for dur, before, after in sorted(gaps, reverse=True)[:args.gaps]:
+        print(f"  {dur / 1e3:8.2f} ms idle  after {before[:60]}  before {after[:60]}")
     print("\nby kind of work:")
     for kind, dur in by_kind.most_common():
         print(f"  {kind:<16} {dur / 1e3:9.2f} ms  {100 * dur / total:5.1f}%")
