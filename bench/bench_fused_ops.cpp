@@ -18,8 +18,8 @@
 #include "blt/model/cross_attention.h"
 #include "blt/model/rms_norm.h"
 #include "blt/model/rope.h"
+#include "blt/parallel/param_update.h"
 #include "blt/train/adamw.h"
-#include "blt/train/param_update.h"
 
 namespace {
 
@@ -81,8 +81,8 @@ double time_sparse_step(bool fused, const torch::Device& device, int iters, int6
   blt::train::AdamW adamw({{"table", torch::randn({rows, dim}, f32), true}}, blt::train::OptimizerConfig{});
   adamw.set_fused(fused && adamw.fused());
   return time_ms(device, iters, [&] {
-    const auto norm = blt::train::squared_norm({grad}, device).sqrt();
-    adamw.step(1e-3, {grad}, blt::train::clip_factor(norm, 1.0));
+    const auto norm = blt::parallel::squared_norm({grad}, device).sqrt();
+    adamw.step(1e-3, {grad}, blt::parallel::clip_factor(norm, 1.0));
   });
 }
 

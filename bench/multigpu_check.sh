@@ -94,7 +94,7 @@ for s in ddp zero2 fsdp; do
   seed "$s-2" "$s-2to1" && run "$s-2to1" one "${other[$s]}" && compare "$s-2" "$s-2to1" $((steps - half))
   seed "$s-1" "$s-1to2" && run "$s-1to2" launch "$s" && compare "$s-1" "$s-1to2" $((steps - half))
 done
-# ddp with row-sparse hash-table updates: ranks all-gather the rows they used (dist/grad_sync.cpp).
+# ddp with row-sparse hash-table updates: ranks all-gather the rows they used (parallel/grad_sync.cpp).
 sparse=(--set train.optimizer.sparse_hash_rows=true)
 run ddp-sparse-1 one ddp "${sparse[@]}" && run ddp-sparse-2 launch ddp "${sparse[@]}" &&
   compare ddp-sparse-1 ddp-sparse-2 $steps

@@ -7,7 +7,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "blt/dist/comm.h"
+#include "blt/parallel/comm.h"
 
 namespace blt::test {
 
@@ -19,11 +19,11 @@ void on_ranks(int world, int port, Body body) {
   for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
       try {
-        blt::dist::LaunchEnv env;
+        blt::parallel::LaunchEnv env;
         env.rank = r;
         env.world_size = world;
         env.master_port = port;
-        blt::dist::Comm comm(env, torch::kCPU, std::chrono::seconds(30));
+        blt::parallel::Comm comm(env, torch::kCPU, std::chrono::seconds(30));
         body(comm);
       } catch (const std::exception& e) {
         errors[r] = e.what();

@@ -1,11 +1,11 @@
 #include <fmt/format.h>
 
-#include "blt/dist/comm.h"
+#include "blt/parallel/comm.h"
 #include "gloo_ranks.h"
 #include "helpers.h"
 
-using blt::dist::Comm;
-using blt::dist::LaunchEnv;
+using blt::parallel::Comm;
+using blt::parallel::LaunchEnv;
 using blt::test::on_ranks;
 using Catch::Matchers::Contains;
 
@@ -66,17 +66,17 @@ TEST_CASE("launch env: torchrun variables are read and checked", "[dist]") {
   setenv("MASTER_PORT", "29123", 1);
   unsetenv("LOCAL_RANK");
   unsetenv("LOCAL_WORLD_SIZE");
-  auto env = blt::dist::launch_env_from_environment();
+  auto env = blt::parallel::launch_env_from_environment();
   CHECK(env.rank == 1);
   CHECK(env.world_size == 2);
   CHECK(env.local_rank == 1);
   CHECK(env.master_port == 29123);
   setenv("RANK", "2", 1);
-  REQUIRE_THROWS_WITH(blt::dist::launch_env_from_environment(), Contains("RANK='2' must be an integer in [0, 1]"));
+  REQUIRE_THROWS_WITH(blt::parallel::launch_env_from_environment(), Contains("RANK='2' must be an integer in [0, 1]"));
   setenv("RANK", "0", 1);
   unsetenv("MASTER_PORT");
-  REQUIRE_THROWS_WITH(blt::dist::launch_env_from_environment(), Contains("MASTER_PORT is not set"));
+  REQUIRE_THROWS_WITH(blt::parallel::launch_env_from_environment(), Contains("MASTER_PORT is not set"));
   for (const char* v : {"RANK", "WORLD_SIZE", "MASTER_ADDR"}) unsetenv(v);
-  env = blt::dist::launch_env_from_environment();
+  env = blt::parallel::launch_env_from_environment();
   CHECK(env.world_size == 1);
 }

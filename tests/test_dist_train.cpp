@@ -147,7 +147,7 @@ TEST_CASE("dist train: fsdp over 2 and 3 ranks matches 1 process and its checkpo
   check_strategy("fsdp", "zero2", 29740);
 }
 
-// The ranks exchange the hash-table rows they looked up (dist/grad_sync.cpp), and lazy AdamW updates the
+// The ranks exchange the hash-table rows they looked up (parallel/grad_sync.cpp), and lazy AdamW updates the
 // union of them: the same rows, summed in another order, as one process's.
 TEST_CASE("dist train: ddp with row-sparse hash tables over 2 and 3 ranks matches 1 process", "[dist][gloo][e2e]") {
   check_strategy("ddp", "ddp", 29760, "--set train.optimizer.sparse_hash_rows=true");

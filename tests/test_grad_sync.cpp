@@ -1,13 +1,13 @@
-// ddp's gradient sum (dist/grad_sync.h) on two Gloo ranks in this process: the sum itself, the
+// ddp's gradient sum (parallel/grad_sync.h) on two Gloo ranks in this process: the sum itself, the
 // buckets started inside the backward pass that completes the gradients, gradient accumulation
 // over micro-batches, and the error for a gradient that arrives after its bucket started.
-#include "blt/dist/grad_sync.h"
+#include "blt/parallel/grad_sync.h"
 
 #include "gloo_ranks.h"
 #include "helpers.h"
 
-using blt::dist::Comm;
-using blt::dist::GradSync;
+using blt::parallel::Comm;
+using blt::parallel::GradSync;
 using blt::test::on_ranks;
 using Catch::Matchers::Contains;
 

@@ -1,15 +1,15 @@
 // The pieces of sharding that need no second process: flat layouts, units,
 // sharded checkpoints written by N ranks and read back by M, and the sharded
 // updates against ddp within one process.
-#include "blt/dist/flat_layout.h"
-#include "blt/dist/param_units.h"
-#include "blt/train/param_update.h"
-#include "blt/train/sharded_checkpoint.h"
+#include "blt/parallel/flat_layout.h"
+#include "blt/parallel/param_units.h"
+#include "blt/parallel/param_update.h"
+#include "blt/parallel/sharded_checkpoint.h"
 #include "model_test_util.h"
 
-using blt::dist::FlatLayout;
-using blt::train::ParamShapes;
-using blt::train::ParamSlice;
+using blt::parallel::FlatLayout;
+using blt::parallel::ParamShapes;
+using blt::parallel::ParamSlice;
 using Catch::Matchers::Contains;
 
 TEST_CASE("flat layout: chunks cover every element once, padded to the world size", "[dist]") {
@@ -35,7 +35,7 @@ TEST_CASE("flat layout: chunks cover every element once, padded to the world siz
 
 TEST_CASE("param units: one per transformer block and per embedding table, the rest together", "[dist]") {
   const auto t = torch::zeros({1});
-  const auto units = blt::dist::split_into_units({{"local_encoder.embed_tokens.weight", t},
+  const auto units = blt::parallel::split_into_units({{"local_encoder.embed_tokens.weight", t},
                                                   {"local_encoder.layers.0.attn.wq.weight", t},
                                                   {"local_encoder.layers.0.norm.weight", t},
                                                   {"encoder_hash_tok_embedding.weight", t},
@@ -59,11 +59,11 @@ TEST_CASE("sharded checkpoint: written by 2 ranks, read back in 3 chunks", "[dis
   const auto parts = [](const torch::Tensor& t) {
     return std::map<std::string, torch::Tensor>{{"param", t}, {"exp_avg", t * 2}, {"exp_avg_sq", t * 3}};
   };
-  blt::train::write_shard(dir.str(), 0, 2, {{"a", 0, parts(a.view({-1}))}});
-  blt::train::write_shard(dir.str(), 1, 2, {{"b", 0, parts(b)}});
-  blt::train::write_shard_manifest(dir.str(), 2, 7, shapes);
+  blt::parallel::write_shard(dir.str(), 0, 2, {{"a", 0, parts(a.view({-1}))}});
+  blt::parallel::write_shard(dir.str(), 1, 2, {{"b", 0, parts(b)}});
+  blt::parallel::write_shard_manifest(dir.str(), 2, 7, shapes);
 
-  const blt::train::ShardReader reader(dir.str());
+  const blt::parallel::ShardReader reader(dir.str());
   CHECK(reader.world_size() == 2);
   CHECK(reader.optimizer_steps() == 7);
   reader.check_shapes(shapes);
@@ -87,11 +87,11 @@ TEST_CASE("param update: zero2 and fsdp (with and without recomputation) steps e
   const auto config = blt::test::load_model_preset("tiny");
   blt::train::OptimizerConfig opt;
   opt.lr = 1e-2;
-  blt::dist::Comm comm;
+  blt::parallel::Comm comm;
   torch::Generator gen = at::detail::createCPUGenerator(5);
   const blt::model::ModelInput input{blt::test::random_tokens(2, 32, gen), torch::Tensor()};
   std::map<std::string, std::shared_ptr<blt::model::CausalLM>> models;
-  std::map<std::string, std::unique_ptr<blt::train::ParamUpdate>> updates;
+  std::map<std::string, std::unique_ptr<blt::parallel::ParamUpdate>> updates;
   // "fsdp+recompute": fsdp with activation checkpointing, whose recomputation in
   // backward gathers each block again through the same hook.
   const std::vector<std::string> runs = {"ddp", "zero2", "fsdp", "fsdp+recompute"};
@@ -99,7 +99,7 @@ TEST_CASE("param update: zero2 and fsdp (with and without recomputation) steps e
     torch::manual_seed(1);
     models[run] = blt::model::build_model(config);
     models[run]->set_activation_checkpointing(run == "fsdp+recompute");
-    updates[run] = blt::train::make_param_update(run.substr(0, run.find('+')), *models[run], comm, opt);
+    updates[run] = blt::parallel::make_param_update(run.substr(0, run.find('+')), *models[run], comm, opt);
   }
   // Bytes behind the parameters whose names start with `prefix`.
   const auto memory = [&](const std::string& strategy, const std::string& prefix = "") {
@@ -153,7 +153,7 @@ TEST_CASE("param update: every strategy steps a float64 model in float64, to the
   const auto config = blt::test::load_model_preset("tiny");
   blt::train::OptimizerConfig opt;
   opt.lr = 1e-2;
-  blt::dist::Comm comm;
+  blt::parallel::Comm comm;
   torch::Generator gen = at::detail::createCPUGenerator(6);
   const blt::model::ModelInput input{blt::test::random_tokens(2, 32, gen), torch::Tensor()};
   std::map<std::string, std::map<std::string, torch::Tensor>> whole;  // strategy -> parameters after the steps
@@ -161,7 +161,7 @@ TEST_CASE("param update: every strategy steps a float64 model in float64, to the
     torch::manual_seed(1);
     auto model = blt::model::build_model(config);
     model->to(torch::kDouble);
-    auto update = blt::train::make_param_update(strategy, *model, comm, opt);
+    auto update = blt::parallel::make_param_update(strategy, *model, comm, opt);
     for (int step = 0; step < 2; ++step) {
       model->forward(input).pow(2).mean().backward();
       const auto norm = update->step(opt.lr, /*max_norm=*/0.5);
@@ -190,10 +190,10 @@ TEST_CASE("param update: every strategy steps a float64 model in float64, to the
 TEST_CASE("param update: zero2 in one process keeps no second copy of the parameters", "[dist][param-path]") {
   const auto config = blt::test::load_model_preset("tiny");
   blt::train::OptimizerConfig opt;
-  blt::dist::Comm comm;
+  blt::parallel::Comm comm;
   torch::manual_seed(1);
   auto model = blt::model::build_model(config);
-  auto update = blt::train::make_param_update("zero2", *model, comm, opt);
+  auto update = blt::parallel::make_param_update("zero2", *model, comm, opt);
   // Written into the parameters, a value survives a step at lr 0 without gradients only if the
   // parameters are the master weights (a separate master would be gathered back over it).
   const auto head = model->named_parameters()["lm_head.weight"];

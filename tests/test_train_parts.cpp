@@ -3,12 +3,12 @@
 #include "blt/core/files.h"
 #include "blt/core/torch_compat.h"
 #include "blt/data/byte_ids.h"
+#include "blt/parallel/param_update.h"
 #include "blt/train/adamw.h"
 #include "blt/train/batch_ahead.h"
 #include "blt/train/byte_loss.h"
 #include "blt/train/checkpoint_store.h"
 #include "blt/train/lr_schedule.h"
-#include "blt/train/param_update.h"
 #include "helpers.h"
 #include "train_test_util.h"
 
@@ -178,8 +178,8 @@ void check_sparse_rows(const torch::Device& device, bool fused) {
   // Step 1: rows 1, 3 (three lookups, whose gradients add) and 7 (two), in lookup order, not
   // sorted. Its norm is the dense gradient's (duplicates summed before squaring).
   const auto g1 = rows({7, 3, 1, 3, 3, 7}, torch::randn({6, 4}, f32));
-  CHECK(squared_norm({g1}, device).item<double>() ==
-        Approx(squared_norm({g1.to_dense()}, device).item<double>()).epsilon(1e-6));
+  CHECK(blt::parallel::squared_norm({g1}, device).item<double>() ==
+        Approx(blt::parallel::squared_norm({g1.to_dense()}, device).item<double>()).epsilon(1e-6));
   sparse.step(1e-2, {g1});
   dense.step(1e-2, {g1.to_dense()});
   CHECK(near(pick(sparse_table, {1, 3, 7}), pick(dense_table, {1, 3, 7})));
@@ -238,7 +238,7 @@ TEST_CASE("adamw: blt's row kernels sum a frequent row's many lookups as coalesc
   // float32 sums of <= 270 terms in another order than coalescing's: each differs by at most
   // 270 u sum|terms| (u = 6e-8), for normal terms ~ sqrt(270) |sum|: a relative 3e-4 at worst.
   const double coalesced = grad.coalesce().values().square().sum().item<double>();
-  CHECK(squared_norm({grad}, torch::kCUDA).item<double>() == Approx(coalesced).epsilon(3e-4));
+  CHECK(blt::parallel::squared_norm({grad}, torch::kCUDA).item<double>() == Approx(coalesced).epsilon(3e-4));
   const auto start = torch::randn({40, 8}, f32);
   auto fused_table = start.clone(), reference_table = start.clone();
   OptimizerConfig config;

@@ -9,7 +9,7 @@
 #include <limits>
 
 #include "blt/core/safetensors.h"
-#include "blt/train/param_update.h"
+#include "blt/parallel/param_update.h"
 #include "model_test_util.h"
 #include "train_test_util.h"
 
@@ -121,14 +121,14 @@ TEST_CASE("train safety: a non-finite gradient halts every later update, in ever
   const auto config = blt::test::load_model_preset("tiny");
   blt::train::OptimizerConfig opt;
   opt.lr = 1e-2;
-  blt::dist::Comm comm;
+  blt::parallel::Comm comm;
   torch::Generator gen = at::detail::createCPUGenerator(7);
   const blt::model::ModelInput input{blt::test::random_tokens(2, 32, gen), torch::Tensor()};
   for (const std::string strategy : {"ddp", "zero2", "fsdp"}) {
     CAPTURE(strategy);
     torch::manual_seed(1);
     auto model = blt::model::build_model(config);
-    auto update = blt::train::make_param_update(strategy, *model, comm, opt);
+    auto update = blt::parallel::make_param_update(strategy, *model, comm, opt);
     const auto train_step = [&](double scale) {
       (model->forward(input).pow(2).mean() * scale).backward();
       return update->step(opt.lr, /*max_norm=*/1.0);

@@ -20,7 +20,7 @@
 #include "blt/core/progress.h"
 #include "blt/core/scratch_dir.h"
 #include "blt/core/torch_compat.h"
-#include "blt/dist/launch_env.h"
+#include "blt/parallel/launch_env.h"
 #include "blt/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -57,7 +57,7 @@ int bench(const Args& args) {
   if (warmup < 0) fail("--warmup must be >= 0, got {}", warmup);
   if (!trace_path.empty() && !compat::kHasKernelTrace)
     fail("--trace needs a blt built against LibTorch >= 2.0 with CUDA (this one: LibTorch {})", TORCH_VERSION);
-  const auto env = dist::launch_env_from_environment();
+  const auto env = parallel::launch_env_from_environment();
   if (env.world_size > 1 && out_dir.empty())
     fail("bench: with {} ranks give --out DIR (the ranks must agree on the run directory)", env.world_size);
 

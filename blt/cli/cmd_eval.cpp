@@ -117,7 +117,7 @@ int eval(const Args& args) {
   o.batch_size = batch_size;
   o.max_batches = max_batches;
   o.bf16 = device.is_cuda();
-  dist::Comm single;
+  parallel::Comm single;
   // The shards `spec`; byte shards given to a token_lm are first encoded by its tokenizer into scratch/`name`.
   const auto bits_per_byte = [&](const std::string& spec, bool byte_shards, const std::string& name) {
     std::string read = spec;

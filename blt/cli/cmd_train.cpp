@@ -8,7 +8,7 @@
 #include "blt/config/run_config.h"
 #include "blt/core/error.h"
 #include "blt/data/corpus_stats.h"
-#include "blt/dist/launch_env.h"
+#include "blt/parallel/launch_env.h"
 #include "blt/train/trainer.h"
 
 namespace blt::cli {
@@ -23,7 +23,7 @@ int train(const Args& args) {
   parser.positional("CONFIG", "YAML config file", &path).repeated("set", "override a key: --set a.b=value", &overrides);
   if (!parser.parse(args)) return 0;
   const auto config = load_run_config(path, overrides);
-  const auto outcome = train::train(config, dist::launch_env_from_environment());
+  const auto outcome = train::train(config, parallel::launch_env_from_environment());
   if (outcome.valid && outcome.valid->bytes_per_token > 0) {  // token shards: ids, no byte statistics
     spdlog::info("done: {} steps; validation {:.4f} bits/byte ({:.3f} bytes/token)", outcome.steps,
                  outcome.valid->sums.bits_per_byte(), outcome.valid->bytes_per_token);

@@ -5,8 +5,8 @@
 
 #include "blt/config/yaml_config.h"
 #include "blt/data/data_config.h"
-#include "blt/dist/dist_config.h"
 #include "blt/model/model_config.h"
+#include "blt/parallel/dist_config.h"
 #include "blt/train/train_config.h"
 
 namespace blt {
@@ -15,7 +15,7 @@ struct RunConfig {
   model::ModelConfig model;
   data::DataConfig data;
   train::TrainConfig train;
-  dist::DistConfig dist;
+  parallel::DistConfig dist;
 
   template <class V>
   void visit(V& v) {

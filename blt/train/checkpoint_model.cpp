@@ -5,7 +5,7 @@
 #include "blt/config/run_config.h"
 #include "blt/model/blt_model.h"
 #include "blt/model/model_checkpoint.h"
-#include "blt/train/sharded_checkpoint.h"
+#include "blt/parallel/sharded_checkpoint.h"
 
 namespace blt::train {
 
@@ -21,13 +21,13 @@ std::shared_ptr<model::CausalLM> load_checkpoint_model(const std::string& dir) {
   const auto config = load_run_config(dir + "/" + kRunConfigFile);
   auto model = model::build_model(config.model);
   if (config.train.precision == "fp64") model->to(torch::kDouble);  // as it was trained: lossless
-  const ShardReader reader(dir);
-  ParamShapes shapes;
+  const parallel::ShardReader reader(dir);
+  parallel::ParamShapes shapes;
   for (const auto& item : model->named_parameters()) shapes.emplace_back(item.key(), item.value().sizes().vec());
   reader.check_shapes(shapes);
   torch::NoGradGuard no_grad;
   for (const auto& item : model->named_parameters()) {
-    ParamSlice whole{item.key(), 0, {{"param", item.value().view({-1})}}};
+    parallel::ParamSlice whole{item.key(), 0, {{"param", item.value().view({-1})}}};
     reader.read(whole);
   }
   if (auto patcher = model::load_checkpoint_patcher(dir, model->config()))

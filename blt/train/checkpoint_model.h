@@ -1,7 +1,7 @@
 // The model of a checkpoint directory of either kind: a model checkpoint
 // (config.yaml + model.safetensors, e.g. a run's OUT/model), or a training
 // checkpoint step directory (run.yaml + sharded parameters from any number of
-// ranks, train/sharded_checkpoint.h), whose shards are assembled here.
+// ranks, parallel/sharded_checkpoint.h), whose shards are assembled here.
 #pragma once
 #include <memory>
 #include <string>

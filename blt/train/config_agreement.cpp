@@ -11,7 +11,7 @@
 
 #include "blt/core/checksum.h"
 #include "blt/core/error.h"
-#include "blt/dist/text_gather.h"
+#include "blt/parallel/text_gather.h"
 
 namespace blt::train {
 
@@ -68,7 +68,7 @@ std::vector<std::string> differences(const std::vector<std::string>& texts) {
 
 }  // namespace
 
-void check_ranks_agree_on_config(const std::string& resolved_yaml, dist::Comm& comm) {
+void check_ranks_agree_on_config(const std::string& resolved_yaml, parallel::Comm& comm) {
   if (!comm.distributed()) return;
   const uint64_t hash = content_hash(resolved_yaml.data(), resolved_yaml.size());
   int64_t as_signed;
@@ -76,7 +76,7 @@ void check_ranks_agree_on_config(const std::string& resolved_yaml, dist::Comm& c
   const auto hashes =
       comm.all_gather(torch::full({1}, as_signed, torch::TensorOptions().dtype(torch::kLong).device(comm.device()))).cpu();
   if ((hashes == hashes[0]).all().item<bool>()) return;
-  const auto diff = differences(dist::all_gather_text(comm, resolved_yaml));
+  const auto diff = differences(parallel::all_gather_text(comm, resolved_yaml));
   std::string listed;
   for (const auto& line : diff) listed += "\n  " + line;
   fail("the ranks were started with different configs (every rank must run the same resolved config; compare their "

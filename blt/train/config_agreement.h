@@ -6,11 +6,11 @@
 #pragma once
 #include <string>
 
-#include "blt/dist/comm.h"
+#include "blt/parallel/comm.h"
 
 namespace blt::train {
 
 // `resolved_yaml` is this rank's config as saved (config::to_yaml). Collective.
-void check_ranks_agree_on_config(const std::string& resolved_yaml, dist::Comm& comm);
+void check_ranks_agree_on_config(const std::string& resolved_yaml, parallel::Comm& comm);
 
 }  // namespace blt::train

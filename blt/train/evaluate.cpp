@@ -73,7 +73,7 @@ torch::Tensor bytes_per_id_tensor(const data::TokenTable* table, const torch::De
 }
 
 EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::shared_ptr<const data::ShardSet> corpus,
-                    const EvalOptions& options, dist::Comm& comm, const torch::Device& device) {
+                    const EvalOptions& options, parallel::Comm& comm, const torch::Device& device) {
   const auto start = std::chrono::steady_clock::now();
   data::LoaderOptions lo;
   lo.seq_len = options.seq_len;

@@ -9,9 +9,9 @@
 
 #include "blt/data/shard_reader.h"
 #include "blt/data/token_shards.h"
-#include "blt/dist/comm.h"
 #include "blt/model/causal_lm.h"
 #include "blt/model/patcher.h"
+#include "blt/parallel/comm.h"
 #include "blt/train/byte_loss.h"
 
 namespace blt::train {
@@ -33,7 +33,7 @@ struct EvalResult {
 
 // `patcher` is null for models that take no patch lengths.
 EvalResult evaluate(model::CausalLM& model, const model::Patcher* patcher, std::shared_ptr<const data::ShardSet> corpus,
-                    const EvalOptions& options, dist::Comm& comm, const torch::Device& device);
+                    const EvalOptions& options, parallel::Comm& comm, const torch::Device& device);
 
 // Model input and targets from a loader batch [B, L + 1] on `device`: padding
 // (-1) in the inputs becomes BOE (0), which the loss then ignores as a target.

@@ -10,7 +10,7 @@
 
 #include "blt/core/error.h"
 #include "blt/core/files.h"
-#include "blt/dist/text_gather.h"
+#include "blt/parallel/text_gather.h"
 
 namespace blt::train {
 
@@ -49,7 +49,7 @@ RunDirLock::~RunDirLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
-std::unique_ptr<RunDirLock> lock_run_dir(const std::string& dir, dist::Comm& comm) {
+std::unique_ptr<RunDirLock> lock_run_dir(const std::string& dir, parallel::Comm& comm) {
   std::unique_ptr<RunDirLock> lock;
   std::string refusal;
   if (comm.is_main()) {
@@ -59,7 +59,7 @@ std::unique_ptr<RunDirLock> lock_run_dir(const std::string& dir, dist::Comm& com
       refusal = e.what();
     }
   }
-  const std::string main_refusal = dist::all_gather_text(comm, refusal)[0];
+  const std::string main_refusal = parallel::all_gather_text(comm, refusal)[0];
   if (!main_refusal.empty()) fail("{}{}", comm.is_main() ? "" : "rank 0: ", main_refusal);
   return lock;
 }

@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "blt/dist/comm.h"
+#include "blt/parallel/comm.h"
 
 namespace blt::train {
 
@@ -30,6 +30,6 @@ class RunDirLock {
 // The main rank locks `dir` (one directory for all ranks, shared across nodes);
 // the others learn the outcome, so that a refused run stops on every rank with
 // the main rank's reason rather than with a lost peer. Null on other ranks. Collective.
-std::unique_ptr<RunDirLock> lock_run_dir(const std::string& dir, dist::Comm& comm);
+std::unique_ptr<RunDirLock> lock_run_dir(const std::string& dir, parallel::Comm& comm);
 
 }  // namespace blt::train

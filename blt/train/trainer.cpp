@@ -18,6 +18,7 @@
 #include "blt/model/blt_model.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/transformer_lm.h"
+#include "blt/parallel/param_update.h"
 #include "blt/train/batch_ahead.h"
 #include "blt/train/checkpoint_model.h"
 #include "blt/train/checkpoint_store.h"
@@ -25,7 +26,6 @@
 #include "blt/train/flops.h"
 #include "blt/train/lr_schedule.h"
 #include "blt/train/metrics_log.h"
-#include "blt/train/param_update.h"
 #include "blt/train/run_dir_lock.h"
 
 namespace blt::train {
@@ -116,7 +116,7 @@ struct Counters {
 
 class Run {
  public:
-  Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options);
+  Run(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOptions& options);
   TrainOutcome go();
 
  private:
@@ -134,13 +134,13 @@ class Run {
   TrainOptions options_;
   torch::Device device_;
   std::unique_ptr<StepTimer> timer_;  // with options_.time_steps
-  dist::Comm comm_;
+  parallel::Comm comm_;
   std::unique_ptr<RunDirLock> out_dir_lock_;  // held by the main rank while the run lives
   bool bf16_;
   std::shared_ptr<model::CausalLM> model_;
   std::shared_ptr<model::Patcher> patcher_;
   torch::Tensor bytes_per_id_;  // token LMs: bytes each target id stands for
-  std::unique_ptr<ParamUpdate> update_;
+  std::unique_ptr<parallel::ParamUpdate> update_;
   std::shared_ptr<const data::ShardSet> train_corpus_;
   std::shared_ptr<const data::ShardSet> valid_corpus_;  // null without data.valid
   std::unique_ptr<data::Loader> loader_;
@@ -151,11 +151,11 @@ class Run {
   int64_t total_steps_ = 0;
 };
 
-Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options)
+Run::Run(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOptions& options)
     : config_(with_absolute_entropy_model(config)),
       options_(options),
       device_(pick_device(config.train.device, env.local_rank)),
-      comm_(env.world_size > 1 ? dist::Comm(env, device_, std::chrono::seconds(config.dist.timeout_s)) : dist::Comm()),
+      comm_(env.world_size > 1 ? parallel::Comm(env, device_, std::chrono::seconds(config.dist.timeout_s)) : parallel::Comm()),
       bf16_(use_bf16(config.train.precision, device_)),
       store_(config.train.out_dir + "/checkpoints") {
   const auto& out = config_.train.out_dir;
@@ -206,7 +206,7 @@ Run::Run(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
   if (options_.time_steps) timer_ = std::make_unique<StepTimer>(device_);
 
-  update_ = make_param_update(config_.dist.strategy, *model_, comm_, config_.train.optimizer);
+  update_ = parallel::make_param_update(config_.dist.strategy, *model_, comm_, config_.train.optimizer);
 
   train_corpus_ = std::make_shared<const data::ShardSet>(config_.data.train, config_.data.verify_checksums);
   data::LoaderOptions lo;
@@ -478,7 +478,7 @@ TrainOutcome Run::go() {
 
 }  // namespace
 
-TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options) {
+TrainOutcome train(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOptions& options) {
   Run run(config, env, options);
   return run.go();
 }

@@ -11,7 +11,7 @@
 #include <optional>
 
 #include "blt/config/run_config.h"
-#include "blt/dist/launch_env.h"
+#include "blt/parallel/launch_env.h"
 #include "blt/train/evaluate.h"
 #include "blt/train/step_timer.h"
 
@@ -36,6 +36,6 @@ struct TrainOptions {
   std::function<void(int64_t step)> before_step;  // called with each step's number (from 1) before it runs
 };
 
-TrainOutcome train(const RunConfig& config, const dist::LaunchEnv& env, const TrainOptions& options = {});
+TrainOutcome train(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOptions& options = {});
 
 }  // namespace blt::train

@@ -1,4 +1,4 @@
-#include "blt/dist/comm.h"
+#include "blt/parallel/comm.h"
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #ifdef BLT_WITH_GLOO
@@ -11,7 +11,7 @@
 
 #include "blt/core/error.h"
 
-namespace blt::dist {
+namespace blt::parallel {
 
 Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milliseconds timeout)
     : rank_(env.rank), world_size_(env.world_size), timeout_(timeout), device_(device) {
@@ -188,4 +188,4 @@ void Comm::barrier() {
   all_reduce_sum_(t);
 }
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

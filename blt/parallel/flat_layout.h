@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace blt::dist {
+namespace blt::parallel {
 
 struct FlatEntry {
   std::string name;
@@ -43,4 +43,4 @@ class FlatLayout {
   int64_t shard_numel_ = 0;
 };
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

@@ -1,10 +1,10 @@
-#include "blt/dist/flat_layout.h"
+#include "blt/parallel/flat_layout.h"
 
 #include <algorithm>
 
 #include "blt/core/error.h"
 
-namespace blt::dist {
+namespace blt::parallel {
 
 FlatLayout::FlatLayout(std::vector<FlatEntry> entries, int world_size)
     : entries_(std::move(entries)), world_size_(world_size) {
@@ -30,4 +30,4 @@ std::vector<FlatPiece> FlatLayout::pieces(int rank) const {
   return out;
 }
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

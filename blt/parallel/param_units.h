@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-namespace blt::dist {
+namespace blt::parallel {
 
 struct ParamUnit {
   std::string name;  // e.g. "global_transformer.layers.3", "encoder_hash_tok_embedding", "rest"
@@ -20,4 +20,4 @@ struct ParamUnit {
 // Splits named parameters (module order) into units, in order of first appearance.
 std::vector<ParamUnit> split_into_units(const std::vector<std::pair<std::string, torch::Tensor>>& named);
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

@@ -14,17 +14,17 @@
 // looked-up rows' gradients, not the table, so nothing is gathered for it; the
 // table's gradient is reduce-scattered with the step.
 #pragma once
-#include "blt/dist/sharded_unit.h"
 #include "blt/model/unit_hooks.h"
+#include "blt/parallel/sharded_unit.h"
 
-namespace blt::train {
+namespace blt::parallel {
 
 class GatherHook : public model::UnitHook {
  public:
   enum class Kind { kBlock, kTable };
-  GatherHook(dist::ShardedUnit& unit, Kind kind) : unit_(unit), kind_(kind) {}
+  GatherHook(ShardedUnit& unit, Kind kind) : unit_(unit), kind_(kind) {}
   // Blocks: the blocks that run after and before this one (null at the ends).
-  void set_neighbours(dist::ShardedUnit* next, dist::ShardedUnit* previous) {
+  void set_neighbours(ShardedUnit* next, ShardedUnit* previous) {
     next_ = next;
     previous_ = previous;
   }
@@ -35,10 +35,10 @@ class GatherHook : public model::UnitHook {
   void end_backward();
 
  private:
-  dist::ShardedUnit& unit_;
+  ShardedUnit& unit_;
   Kind kind_;
-  dist::ShardedUnit* next_ = nullptr;
-  dist::ShardedUnit* previous_ = nullptr;
+  ShardedUnit* next_ = nullptr;
+  ShardedUnit* previous_ = nullptr;
 };
 
-}  // namespace blt::train
+}  // namespace blt::parallel

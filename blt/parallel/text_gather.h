@@ -4,11 +4,11 @@
 #include <string>
 #include <vector>
 
-#include "blt/dist/comm.h"
+#include "blt/parallel/comm.h"
 
-namespace blt::dist {
+namespace blt::parallel {
 
 // Every rank's `text`, in rank order (one process: just `text`). Collective.
 std::vector<std::string> all_gather_text(Comm& comm, const std::string& text);
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

@@ -1,9 +1,9 @@
-#include "blt/dist/text_gather.h"
+#include "blt/parallel/text_gather.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace blt::dist {
+namespace blt::parallel {
 
 std::vector<std::string> all_gather_text(Comm& comm, const std::string& text) {
   if (!comm.distributed()) return {text};
@@ -22,4 +22,4 @@ std::vector<std::string> all_gather_text(Comm& comm, const std::string& text) {
   return out;
 }
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

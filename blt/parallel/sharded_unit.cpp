@@ -1,10 +1,10 @@
-#include "blt/dist/sharded_unit.h"
+#include "blt/parallel/sharded_unit.h"
 
 #include <c10/core/DeviceGuard.h>
 
 #include "blt/core/error.h"
 
-namespace blt::dist {
+namespace blt::parallel {
 namespace {
 
 FlatLayout layout_of(const ParamUnit& unit, const std::set<std::string>& decayed, int world_size) {
@@ -114,4 +114,4 @@ void ShardedUnit::release() {
   gathered_ = false;
 }
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

@@ -1,24 +1,24 @@
 // How a step turns every rank's gradients into updated parameters, one class
 // per dist.strategy, and how parameters and optimizer state go into and come
-// out of a checkpoint (train/sharded_checkpoint.h):
-//   ddp    replicated: gradients all-reduced (dist/grad_sync), AdamW on whole parameters
+// out of a checkpoint (parallel/sharded_checkpoint.h):
+//   ddp    replicated: gradients all-reduced (parallel/grad_sync), AdamW on whole parameters
 //   zero2  gradients reduce-scattered per unit, AdamW on this rank's fp32 chunk of the
-//          flat parameter space, updated chunks all-gathered (train/sharded_update)
+//          flat parameter space, updated chunks all-gathered (parallel/sharded_update)
 //   fsdp   as zero2, but transformer blocks and embedding tables are whole only while
-//          they are used (train/fsdp_hooks)
+//          they are used (parallel/fsdp_hooks)
 #pragma once
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "blt/dist/comm.h"
 #include "blt/model/causal_lm.h"
+#include "blt/parallel/comm.h"
+#include "blt/parallel/sharded_checkpoint.h"
 #include "blt/train/adamw.h"
-#include "blt/train/sharded_checkpoint.h"
 #include "blt/train/train_config.h"
 
-namespace blt::train {
+namespace blt::parallel {
 
 class ParamUpdate {
  public:
@@ -33,7 +33,7 @@ class ParamUpdate {
   // then returns to what the strategy keeps between steps: to save or read the whole model.
   void with_whole_params(const std::function<void()>& use);
   // Before the backward pass that completes this step's gradients (the last micro-batch's):
-  // ddp starts summing each bucket of gradients over the ranks inside it (dist/grad_sync.h).
+  // ddp starts summing each bucket of gradients over the ranks inside it (parallel/grad_sync.h).
   // Without the call, everything is summed in step().
   virtual void before_last_backward() {}
   // After backward: sums this step's gradients over the ranks. ddp starts the buckets backward
@@ -73,7 +73,7 @@ class ParamUpdate {
     int64_t param_begin, local_begin, count;
   };
 
-  ParamUpdate(dist::Comm& comm, ParamShapes shapes) : comm_(comm), shapes_(std::move(shapes)) {}
+  ParamUpdate(Comm& comm, ParamShapes shapes) : comm_(comm), shapes_(std::move(shapes)) {}
   // sum_gradients's and step's work, by strategy.
   virtual void sum_gradients_over_ranks() = 0;
   virtual torch::Tensor step_with_summed_gradients(double lr, double max_norm) = 0;
@@ -89,9 +89,9 @@ class ParamUpdate {
   // step's norm was not finite. Neither test waits for the device.
   void apply_update(double lr, const std::vector<torch::Tensor>& grads, const torch::Tensor& norm, double max_norm);
 
-  dist::Comm& comm_;
+  Comm& comm_;
   ParamShapes shapes_;  // of the model's parameters, in module order
-  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<train::AdamW> optimizer_;
 
  private:
   std::vector<ParamSlice> slices(const std::vector<SliceSpec>& specs) const;
@@ -102,8 +102,8 @@ class ParamUpdate {
 };
 
 // The model's parameters in module order, decay flags from model::parameter_groups.
-std::vector<AdamW::Param> model_params(const model::CausalLM& model);
-ParamShapes shapes_of(const std::vector<AdamW::Param>& params);
+std::vector<train::AdamW::Param> model_params(const model::CausalLM& model);
+ParamShapes shapes_of(const std::vector<train::AdamW::Param>& params);
 
 // The sum of the squared L2 norms of the defined `grads`, dense or sparse (float64 scalar on `device`).
 torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch::Device& device);
@@ -113,7 +113,7 @@ torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch:
 torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm);
 
 // The strategy named by dist.strategy, over `model`'s parameters (made equal to rank 0's first).
-std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, dist::Comm& comm,
-                                               const OptimizerConfig& config);
+std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, Comm& comm,
+                                               const train::OptimizerConfig& config);
 
-}  // namespace blt::train
+}  // namespace blt::parallel

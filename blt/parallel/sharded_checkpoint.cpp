@@ -1,4 +1,4 @@
-#include "blt/train/sharded_checkpoint.h"
+#include "blt/parallel/sharded_checkpoint.h"
 
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -6,7 +6,7 @@
 #include "blt/core/error.h"
 #include "blt/core/files.h"
 
-namespace blt::train {
+namespace blt::parallel {
 namespace {
 
 constexpr const char* kManifestFile = "shards.json";
@@ -97,4 +97,4 @@ void ShardReader::read(ParamSlice& slice) const {
     fail("{}: elements [{}, {}) of parameter '{}' are not all in the shard files", manifest_path_, begin, end, slice.name);
 }
 
-}  // namespace blt::train
+}  // namespace blt::parallel

@@ -4,7 +4,7 @@
 #pragma once
 #include <string>
 
-namespace blt::dist {
+namespace blt::parallel {
 
 struct LaunchEnv {
   int rank = 0;
@@ -23,4 +23,4 @@ struct LaunchEnv {
 // Reads and validates the variables; a missing or malformed one is an error naming it.
 LaunchEnv launch_env_from_environment();
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

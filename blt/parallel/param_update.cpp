@@ -1,13 +1,13 @@
-#include "blt/train/param_update.h"
+#include "blt/parallel/param_update.h"
 
 #include <cmath>
 #include <set>
 
 #include "blt/core/error.h"
-#include "blt/train/ddp_update.h"
-#include "blt/train/sharded_update.h"
+#include "blt/parallel/ddp_update.h"
+#include "blt/parallel/sharded_update.h"
 
-namespace blt::train {
+namespace blt::parallel {
 
 std::vector<ParamSlice> ParamUpdate::slices(const std::vector<SliceSpec>& specs) const {
   const auto state = optimizer_->state();
@@ -45,16 +45,16 @@ void ParamUpdate::load(const std::string& dir) {
   after_load();
 }
 
-std::vector<AdamW::Param> model_params(const model::CausalLM& model) {
+std::vector<train::AdamW::Param> model_params(const model::CausalLM& model) {
   std::set<std::string> decayed;
   for (const auto& [name, p] : model::parameter_groups(model).decay) decayed.insert(name);
-  std::vector<AdamW::Param> out;
+  std::vector<train::AdamW::Param> out;
   for (const auto& item : model.named_parameters(/*recurse=*/true))
     out.push_back({item.key(), item.value(), decayed.count(item.key()) > 0});
   return out;
 }
 
-ParamShapes shapes_of(const std::vector<AdamW::Param>& params) {
+ParamShapes shapes_of(const std::vector<train::AdamW::Param>& params) {
   ParamShapes out;
   for (const auto& p : params) out.emplace_back(p.name, p.value.sizes().vec());
   return out;
@@ -67,7 +67,7 @@ torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch:
   std::vector<torch::Tensor> dense, squares;
   for (const auto& g : grads) {
     if (!g.defined()) continue;
-    if (g.is_sparse()) squares.push_back(row_sparse_squared_norm(g).to(torch::kDouble).reshape({1}));
+    if (g.is_sparse()) squares.push_back(train::row_sparse_squared_norm(g).to(torch::kDouble).reshape({1}));
     else dense.push_back(g);
   }
   if (!dense.empty()) squares.push_back(torch::stack(at::_foreach_norm(dense)).to(torch::kDouble).square());
@@ -107,8 +107,8 @@ torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm) {
   return torch::where(norm > max_norm, max_norm / (norm + 1e-6), torch::ones_like(norm));
 }
 
-std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, dist::Comm& comm,
-                                               const OptimizerConfig& config) {
+std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, Comm& comm,
+                                               const train::OptimizerConfig& config) {
   {
     torch::NoGradGuard no_grad;
     for (auto& p : model.parameters()) {
@@ -122,4 +122,4 @@ std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, mode
   fail("dist.strategy '{}' is not one of ddp, zero2, fsdp", strategy);
 }
 
-}  // namespace blt::train
+}  // namespace blt::parallel

@@ -1,8 +1,8 @@
-#include "blt/train/fsdp_hooks.h"
+#include "blt/parallel/fsdp_hooks.h"
 
 #include "blt/core/error.h"
 
-namespace blt::train {
+namespace blt::parallel {
 namespace {
 
 using torch::autograd::AutogradContext;
@@ -58,4 +58,4 @@ void GatherHook::end_backward() {
   unit_.release();
 }
 
-}  // namespace blt::train
+}  // namespace blt::parallel

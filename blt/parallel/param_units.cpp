@@ -1,8 +1,8 @@
-#include "blt/dist/param_units.h"
+#include "blt/parallel/param_units.h"
 
 #include <regex>
 
-namespace blt::dist {
+namespace blt::parallel {
 namespace {
 
 bool is_embedding_table(const std::string& module) {
@@ -33,4 +33,4 @@ std::vector<ParamUnit> split_into_units(const std::vector<std::pair<std::string,
   return units;
 }
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

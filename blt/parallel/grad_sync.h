@@ -21,13 +21,13 @@
 
 #include <torch/torch.h>
 
-#include "blt/dist/comm.h"
+#include "blt/parallel/comm.h"
 
 namespace torch::autograd {
 struct Node;
 }
 
-namespace blt::dist {
+namespace blt::parallel {
 
 class GradSync {
  public:
@@ -75,4 +75,4 @@ class GradSync {
   std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;  // accumulators kept alive, hook keys
 };
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

@@ -5,7 +5,7 @@
 
 #include "blt/config/yaml_config.h"
 
-namespace blt::dist {
+namespace blt::parallel {
 
 struct DistConfig {
   std::string strategy = "ddp";
@@ -19,4 +19,4 @@ struct DistConfig {
   }
 };
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

@@ -1,18 +1,18 @@
-#include "blt/train/sharded_update.h"
+#include "blt/parallel/sharded_update.h"
 
 #include <set>
 
 #include "blt/core/error.h"
-#include "blt/dist/param_units.h"
 #include "blt/model/transformer_layer.h"
+#include "blt/parallel/param_units.h"
 
-namespace blt::train {
+namespace blt::parallel {
 
-ShardedUpdate::ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool fsdp)
+ShardedUpdate::ShardedUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, bool fsdp)
     : ShardedUpdate(model, model_params(model), comm, config, fsdp) {}
 
-ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> params, dist::Comm& comm,
-                             const OptimizerConfig& config, bool fsdp)
+ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::Param> params, Comm& comm,
+                             const train::OptimizerConfig& config, bool fsdp)
     : ParamUpdate(comm, shapes_of(params)), fsdp_(fsdp) {
   std::set<std::string> decayed;
   std::vector<std::pair<std::string, torch::Tensor>> named;
@@ -21,9 +21,9 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> p
     if (p.decay) decayed.insert(p.name);
   }
   const auto modules = model.named_modules("", /*include_self=*/false);
-  std::vector<AdamW::Param> chunk_params;
-  for (const auto& unit : dist::split_into_units(named)) {
-    units_.push_back(std::make_unique<dist::ShardedUnit>(unit, decayed, comm, /*kept_whole=*/!fsdp_));
+  std::vector<train::AdamW::Param> chunk_params;
+  for (const auto& unit : split_into_units(named)) {
+    units_.push_back(std::make_unique<ShardedUnit>(unit, decayed, comm, /*kept_whole=*/!fsdp_));
     auto& u = *units_.back();
     for (const auto& piece : u.pieces()) {
       const auto& entry = u.layout().entries()[piece.entry];
@@ -51,7 +51,7 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> p
     auto* previous = k > 0 ? units_[blocks[k - 1]].get() : nullptr;
     hooks_[blocks[k]]->set_neighbours(next, previous);
   }
-  optimizer_ = std::make_unique<AdamW>(std::move(chunk_params), config);
+  optimizer_ = std::make_unique<train::AdamW>(std::move(chunk_params), config);
   if (fsdp_) chunks_changed();
 }
 
@@ -111,4 +111,4 @@ void ShardedUpdate::chunks_changed() {
   }
 }
 
-}  // namespace blt::train
+}  // namespace blt::parallel

@@ -9,13 +9,13 @@
 #include <torch/torch.h>
 
 #include "blt/core/torch_compat.h"
-#include "blt/dist/launch_env.h"
+#include "blt/parallel/launch_env.h"
 
 namespace c10d {
 class Store;
 }
 
-namespace blt::dist {
+namespace blt::parallel {
 
 class Comm {
  public:
@@ -68,4 +68,4 @@ class Comm {
   c10::intrusive_ptr<compat::CommBackend> backend_;
 };
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

@@ -1,11 +1,11 @@
-#include "blt/dist/launch_env.h"
+#include "blt/parallel/launch_env.h"
 
 #include <cstdlib>
 #include <string>
 
 #include "blt/core/error.h"
 
-namespace blt::dist {
+namespace blt::parallel {
 namespace {
 
 bool has(const char* name) { return std::getenv(name) != nullptr; }
@@ -43,4 +43,4 @@ LaunchEnv launch_env_from_environment() {
   return env;
 }
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

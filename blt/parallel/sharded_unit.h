@@ -14,11 +14,11 @@
 
 #include <torch/torch.h>
 
-#include "blt/dist/comm.h"
-#include "blt/dist/flat_layout.h"
-#include "blt/dist/param_units.h"
+#include "blt/parallel/comm.h"
+#include "blt/parallel/flat_layout.h"
+#include "blt/parallel/param_units.h"
 
-namespace blt::dist {
+namespace blt::parallel {
 
 class ShardedUnit {
  public:
@@ -67,4 +67,4 @@ class ShardedUnit {
   std::optional<Comm::PendingGather> pending_;  // begun by start_gather()
 };
 
-}  // namespace blt::dist
+}  // namespace blt::parallel

@@ -1,13 +1,13 @@
 // dist.strategy zero2 and fsdp: the parameters are split into units
-// (dist/param_units) and each unit's flat space into one chunk per rank
-// (dist/sharded_unit). AdamW sees only this rank's chunks: one optimizer
+// (parallel/param_units) and each unit's flat space into one chunk per rank
+// (parallel/sharded_unit). AdamW sees only this rank's chunks: one optimizer
 // parameter per piece of a model parameter inside them, so weight decay still
 // follows the parameter the elements belong to. A step reduce-scatters the
 // gradients, clips them by the global norm (squared chunk norms summed over
 // ranks) and steps the chunks.
 //   zero2  keeps every unit gathered: the updated chunks are all-gathered after each step.
 //   fsdp   keeps only the chunks between uses. Transformer blocks and embedding tables
-//          are gathered by their hooks (train/fsdp_hooks) just before their forward and
+//          are gathered by their hooks (parallel/fsdp_hooks) just before their forward and
 //          freed after it; a block is gathered again for its backward and reduce-scattered
 //          right after it, and each block prefetches the next one to run. The other units
 //          (cross attention, norms, projections, head) stay whole: gathered again after each
@@ -16,15 +16,15 @@
 #include <memory>
 #include <vector>
 
-#include "blt/dist/sharded_unit.h"
-#include "blt/train/fsdp_hooks.h"
-#include "blt/train/param_update.h"
+#include "blt/parallel/fsdp_hooks.h"
+#include "blt/parallel/param_update.h"
+#include "blt/parallel/sharded_unit.h"
 
-namespace blt::train {
+namespace blt::parallel {
 
 class ShardedUpdate : public ParamUpdate {
  public:
-  ShardedUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config, bool fsdp);
+  ShardedUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, bool fsdp);
   ~ShardedUpdate() override;
 
  private:
@@ -34,11 +34,11 @@ class ShardedUpdate : public ParamUpdate {
   // Where optimizer parameter i lives: a piece of unit `unit`'s chunk.
   struct Segment {
     std::size_t unit;
-    dist::FlatPiece piece;
+    FlatPiece piece;
   };
 
-  ShardedUpdate(model::CausalLM& model, std::vector<AdamW::Param> params, dist::Comm& comm,
-                const OptimizerConfig& config, bool fsdp);
+  ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::Param> params, Comm& comm,
+                const train::OptimizerConfig& config, bool fsdp);
   std::vector<SliceSpec> saved_slices() const override;
   std::vector<SliceSpec> loaded_slices() const override { return saved_slices(); }
   void after_load() override { chunks_changed(); }
@@ -48,7 +48,7 @@ class ShardedUpdate : public ParamUpdate {
   // gathers the others.
   void chunks_changed();
 
-  std::vector<std::unique_ptr<dist::ShardedUnit>> units_;
+  std::vector<std::unique_ptr<ShardedUnit>> units_;
   std::vector<std::unique_ptr<GatherHook>> hooks_;  // per unit; null for the units kept whole
   std::vector<bool> reduced_in_backward_;                 // per unit: by its hook (blocks)
   std::vector<const torch::nn::Module*> hooked_modules_;
@@ -56,4 +56,4 @@ class ShardedUpdate : public ParamUpdate {
   bool fsdp_;
 };
 
-}  // namespace blt::train
+}  // namespace blt::parallel

@@ -1,14 +1,14 @@
-#include "blt/train/ddp_update.h"
+#include "blt/parallel/ddp_update.h"
 
 #include "blt/model/blt_model.h"
 
-namespace blt::train {
+namespace blt::parallel {
 namespace {
 
 // Before the hash table's lookup: its rows (the lookup's input) caught up to the current step.
 class CatchUpRows : public model::UnitHook {
  public:
-  CatchUpRows(AdamW& optimizer, std::size_t param) : optimizer_(optimizer), param_(param) {}
+  CatchUpRows(train::AdamW& optimizer, std::size_t param) : optimizer_(optimizer), param_(param) {}
   torch::Tensor enter(const torch::Tensor& rows) override {
     optimizer_.catch_up_rows(param_, rows);
     return rows;
@@ -16,11 +16,11 @@ class CatchUpRows : public model::UnitHook {
   torch::Tensor leave(const torch::Tensor& output) override { return output; }
 
  private:
-  AdamW& optimizer_;
+  train::AdamW& optimizer_;
   std::size_t param_;
 };
 
-std::vector<torch::Tensor> values_of(const std::vector<AdamW::Param>& params) {
+std::vector<torch::Tensor> values_of(const std::vector<train::AdamW::Param>& params) {
   std::vector<torch::Tensor> out;
   for (const auto& p : params) out.push_back(p.value);
   return out;
@@ -33,26 +33,26 @@ const model::BltModel* hash_table_model(const model::CausalLM& model) {
 }
 
 // The table whose gradient comes row-sparse (train.optimizer.sparse_hash_rows), or undefined.
-torch::Tensor sparse_table(const model::CausalLM& model, const OptimizerConfig& config) {
+torch::Tensor sparse_table(const model::CausalLM& model, const train::OptimizerConfig& config) {
   const auto* blt = hash_table_model(model);
   return config.sparse_hash_rows && blt ? blt->encoder_hash_tok_embedding->weight : torch::Tensor();
 }
 
-std::vector<dist::GradSync::Param> synced(const std::vector<AdamW::Param>& params, const torch::Tensor& table) {
-  std::vector<dist::GradSync::Param> out;
+std::vector<GradSync::Param> synced(const std::vector<train::AdamW::Param>& params, const torch::Tensor& table) {
+  std::vector<GradSync::Param> out;
   for (const auto& p : params) out.push_back({p.name, p.value, table.defined() && p.value.is_same(table)});
   return out;
 }
 
-dist::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
-  std::vector<dist::FlatEntry> entries;
+parallel::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
+  std::vector<FlatEntry> entries;
   for (const auto& [name, shape] : shapes) entries.push_back({name, shape});
-  return dist::FlatLayout(std::move(entries), world_size);
+  return FlatLayout(std::move(entries), world_size);
 }
 
 }  // namespace
 
-DdpUpdate::DdpUpdate(model::CausalLM& model, dist::Comm& comm, const OptimizerConfig& config)
+DdpUpdate::DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config)
     : DdpUpdate(model_params(model), sparse_table(model, config), comm, config) {
   if (config.sparse_hash_rows) hook_hash_table(model);
 }
@@ -74,8 +74,8 @@ void DdpUpdate::hook_hash_table(model::CausalLM& model) {
     }
 }
 
-DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, const torch::Tensor& table, dist::Comm& comm,
-                     const OptimizerConfig& config)
+DdpUpdate::DdpUpdate(std::vector<train::AdamW::Param> params, const torch::Tensor& table, Comm& comm,
+                     const train::OptimizerConfig& config)
     : ParamUpdate(comm, shapes_of(params)),
       params_(values_of(params)),
       layout_(layout_of(shapes_, comm.world_size())),
@@ -83,7 +83,7 @@ DdpUpdate::DdpUpdate(std::vector<AdamW::Param> params, const torch::Tensor& tabl
   if (config.table_moments == "bfloat16")
     for (auto& p : params)
       if (table.defined() && p.value.is_same(table)) p.moments = torch::kBFloat16;
-  optimizer_ = std::make_unique<AdamW>(std::move(params), config);
+  optimizer_ = std::make_unique<train::AdamW>(std::move(params), config);
 }
 
 void DdpUpdate::sum_gradients_over_ranks() { grad_sync_.all_reduce_grads(); }
@@ -110,4 +110,4 @@ std::vector<ParamUpdate::SliceSpec> DdpUpdate::loaded_slices() const {
   return out;
 }
 
-}  // namespace blt::train
+}  // namespace blt::parallel

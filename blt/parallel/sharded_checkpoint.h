@@ -21,7 +21,7 @@
 
 #include "blt/core/safetensors.h"
 
-namespace blt::train {
+namespace blt::parallel {
 
 // Elements [begin, begin + count) of one flattened parameter: kind ("param",
 // "exp_avg", "exp_avg_sq") -> a 1-D tensor of count elements. Saving reads
@@ -64,4 +64,4 @@ class ShardReader {
   std::vector<File> files_;
 };
 
-}  // namespace blt::train
+}  // namespace blt::parallel

@@ -1,4 +1,4 @@
-#include "blt/dist/grad_sync.h"
+#include "blt/parallel/grad_sync.h"
 
 #include <limits>
 
@@ -8,7 +8,7 @@
 
 #include "blt/core/error.h"
 
-namespace blt::dist {
+namespace blt::parallel {
 namespace {
 constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
 }  // namespace
@@ -154,4 +154,4 @@ torch::Tensor GradSync::gather_rows(const torch::Tensor& grad) {
   return torch::sparse_coo_tensor(torch::cat(kept_indices).unsqueeze(0), torch::cat(kept_rows), grad.sizes());
 }
 
-}  // namespace blt::dist
+}  // namespace blt::parallel
