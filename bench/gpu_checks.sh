@@ -37,6 +37,12 @@ corpus() {
   data=(--set data.train=runs/gpu-corpus/train --set data.valid=runs/gpu-corpus/valid)
   train=runs/gpu-corpus/train
 }
+# The threshold `blt patching threshold` picks for entropy model $1 and a mean patch of $2 bytes
+# on $train (bf16, as the benches run it); empty when it fails.
+entropy_threshold() {
+  "$blt" patching threshold "$1" --data "$train" --mean-patch "$2" --seq-len 8192 --sequences 8 \
+    --precision bf16 --device cuda --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["threshold"])'
+}
 for s in "$@"; do
   case "$s" in
     build) stage build 400 bash .device/build.sh || exit 1 ;;
@@ -111,8 +117,7 @@ for s in "$@"; do
       corpus
       ckpt=runs/entropy-100m-nowindow/model
       mp=${ENTROPY_PATCHES:-4.5}; mp=${mp%% *}
-      th=$("$blt" patching threshold $ckpt --data "$train" --mean-patch $mp --seq-len 8192 --sequences 8 \
-             --precision bf16 --device cuda --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["threshold"])')
+      th=$(entropy_threshold $ckpt $mp)
       [ -n "$th" ] || { echo "traceentropy: no threshold (run benchentropy first)"; exit 1; }
       stage trace-entropy 300 "$blt" bench configs/blt-1b-gpu.yaml --set model.patching.mode=entropy \
         --set model.patching.entropy_model=$ckpt --set model.patching.threshold=$th --set model.patching.max_patch_length=0 \
@@ -181,8 +186,7 @@ for s in "$@"; do
         --set train.checkpoint_every=1 --set train.eval_every=0 --set data.batch_size=2 \
         --set train.out_dir=runs/entropy-100m-1step "${data[@]}" || exit 1
       for mp in ${ENTROPY_PATCHES:-4.5}; do
-        th=$("$blt" patching threshold $ckpt --data "$train" --mean-patch $mp --seq-len 8192 --sequences 8 \
-               --precision bf16 --device cuda --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["threshold"])')
+        th=$(entropy_threshold $ckpt $mp)
         [ -n "$th" ] || { echo "patchcost1b: no threshold for mean patch $mp"; exit 1; }
         stage patchcost1b-entropy-$mp 300 "$blt" bench configs/blt-1b-gpu.yaml --set model.patching.mode=entropy \
           --set model.patching.entropy_model=$ckpt --set model.patching.threshold=$th \

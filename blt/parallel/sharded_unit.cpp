@@ -59,25 +59,18 @@ ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& dec
 
 void ShardedUnit::reduce_scatter_grads() {
   torch::NoGradGuard no_grad;
-  if (!comm_.distributed()) {  // the chunk is the whole space: no flat buffer, no collective
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      auto& p = params_[i];
-      if (!p.grad().defined()) continue;
-      const auto& e = layout_.entries()[i];
-      grad_.narrow(0, e.offset, e.numel).add_(p.grad().reshape({-1}));
-      p.mutable_grad() = torch::Tensor();
-    }
-    return;
-  }
-  auto flat = torch::zeros({layout_.padded_numel()}, master_.options());
+  // In one process the chunk is the whole space: the gradients go straight into it (no flat
+  // buffer, no collective); across ranks into a zeroed flat buffer that is reduce-scattered.
+  const bool across_ranks = comm_.distributed();
+  auto into = across_ranks ? torch::zeros({layout_.padded_numel()}, master_.options()) : grad_;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i];
     if (!p.grad().defined()) continue;
     const auto& e = layout_.entries()[i];
-    flat.narrow(0, e.offset, e.numel).copy_(p.grad().reshape({-1}));
+    into.narrow(0, e.offset, e.numel).add_(p.grad().reshape({-1}));
     p.mutable_grad() = torch::Tensor();
   }
-  grad_.add_(comm_.reduce_scatter_sum(flat));
+  if (across_ranks) grad_.add_(comm_.reduce_scatter_sum(into));
 }
 
 void ShardedUnit::zero_grad() { grad_.zero_(); }
