@@ -2,12 +2,13 @@
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
-#         benchentropy traceentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb generate multigpu scaling sweep
+#         benchentropy traceentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb
+#         generate multigpu scaling reducebpb sweep
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
 # BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
 # SCALING_STRATEGIES / SCALING_SET narrow and override the scaling stage (bench/scaling.sh).
-#         (multigpu and scaling need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
+#         (multigpu, scaling and reducebpb need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -153,6 +154,13 @@ for s in "$@"; do
         stage momentsbpb-$dt 300 "$blt" train configs/blt-small-gpu.yaml --set model.hash.vocab=500002 \
               --set train.optimizer.sparse_hash_rows=true --set train.optimizer.table_moments=$dt \
               --set train.checkpoint_every=0 --set train.out_dir=runs/momentsbpb-$dt
+      done ;;
+    reducebpb)  # what summing gradients in bf16 (dist.reduce_dtype) does to bits/byte: `small`, ddp on 2 GPUs,
+      # 300 steps on the default corpus, param and bfloat16 sums, same seed and data (needs data/shards/english)
+      [ -d data/shards/english/train ] || { echo "reducebpb: no data/shards/english (carry it)"; exit 1; }
+      for dt in param bfloat16; do
+        stage reducebpb-$dt 300 bash scripts/launch.sh --nproc-per-node 2 -- "$blt" train configs/blt-small-gpu.yaml \
+              --set dist.reduce_dtype=$dt --set train.checkpoint_every=0 --set train.out_dir=runs/reducebpb-$dt
       done ;;
     trace)  # where a blt-1b step's GPU time goes, summed by kernel and kind of work (docs/perf.md)
       corpus

@@ -2,8 +2,8 @@
 # Multi-GPU equality check (docs/distributed.md, "On GPUs"): ddp, zero2 and fsdp on 2 GPUs train the
 # same global batch as 1 GPU to the same losses and final parameters, a 2-GPU checkpoint resumes on
 # 1 GPU (under another strategy) and a 1-GPU checkpoint on 2, ddp with row-sparse hash-table updates
-# matches 1 GPU; under scripts/launch.sh, under torchrun --no-python and with CUDA_VISIBLE_DEVICES
-# narrowed to one GPU per rank.
+# matches 1 GPU, every strategy with gradients summed in bf16 trains within the same bounds; under
+# scripts/launch.sh, under torchrun --no-python and with CUDA_VISIBLE_DEVICES narrowed to one GPU per rank.
 #
 #   bash bench/multigpu_check.sh [BLT] [OUT]        (defaults: build-gpu/bin/blt, gpu-logs/multigpu)
 #   DEVICE=cpu MODEL=tiny bash bench/multigpu_check.sh build/bin/blt /tmp/mg    (the same over Gloo on CPU)
@@ -98,6 +98,12 @@ done
 sparse=(--set train.optimizer.sparse_hash_rows=true)
 run ddp-sparse-1 one ddp "${sparse[@]}" && run ddp-sparse-2 launch ddp "${sparse[@]}" &&
   compare ddp-sparse-1 ddp-sparse-2 $steps
+# Gradients summed in bf16 (dist.reduce_dtype): each rank's gradient and the sum rounded to bf16. The
+# parameter bound above holds for any gradients, so it still applies; it catches a broken layout or
+# device, not the rounding (tests/test_reduce_dtype.cpp checks the sums themselves).
+for s in ddp zero2 fsdp; do
+  run "$s-bf16-2" launch "$s" --set dist.reduce_dtype=bfloat16 && compare "$s-1" "$s-bf16-2" $steps
+done
 # fsdp (the strategy that allocates its own storage) under the other two launch modes.
 run fsdp-2-torchrun "$(two_gpu_launcher torchrun)" fsdp && compare fsdp-1 fsdp-2-torchrun $steps
 run fsdp-2-cvd launch-cvd fsdp && compare fsdp-1 fsdp-2-cvd $steps

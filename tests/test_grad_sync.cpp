@@ -51,7 +51,7 @@ TEST_CASE("grad sync: ddp sums gradients over ranks, its buckets started inside 
       local[r] = alone.grads();
     }
     Layers layers;
-    GradSync sync(layers.params(), comm, /*bucket_bytes=*/1);  // one bucket per tensor: w3, w2, w1
+    GradSync sync(layers.params(), comm, std::nullopt, /*bucket_bytes=*/1);  // one bucket per tensor: w3, w2, w1
     layers.loss(input(r, 1.0)).backward();  // the first micro-batch accumulates
     sync.reduce_in_next_backward();
     layers.loss(input(r, 2.0)).backward();  // the last one starts every bucket
@@ -87,7 +87,7 @@ TEST_CASE("grad sync: a gradient that arrives after its bucket started is an err
   on_ranks(world, 29613, [&](Comm& comm) {
     const int r = comm.rank();
     Layers layers;
-    GradSync sync(layers.params(), comm, /*bucket_bytes=*/1);
+    GradSync sync(layers.params(), comm, std::nullopt, /*bucket_bytes=*/1);
     sync.reduce_in_next_backward();
     layers.loss(input(r, 1.0)).backward();  // every bucket started
     try {

@@ -99,7 +99,7 @@ TEST_CASE("param update: zero2 and fsdp (with and without recomputation) steps e
     torch::manual_seed(1);
     models[run] = blt::model::build_model(config);
     models[run]->set_activation_checkpointing(run == "fsdp+recompute");
-    updates[run] = blt::parallel::make_param_update(run.substr(0, run.find('+')), *models[run], comm, opt);
+    updates[run] = blt::parallel::make_param_update(blt::parallel::DistConfig{run.substr(0, run.find('+'))}, *models[run], comm, opt);
   }
   // Bytes behind the parameters whose names start with `prefix`.
   const auto memory = [&](const std::string& strategy, const std::string& prefix = "") {
@@ -161,7 +161,7 @@ TEST_CASE("param update: every strategy steps a float64 model in float64, to the
     torch::manual_seed(1);
     auto model = blt::model::build_model(config);
     model->to(torch::kDouble);
-    auto update = blt::parallel::make_param_update(strategy, *model, comm, opt);
+    auto update = blt::parallel::make_param_update(blt::parallel::DistConfig{strategy}, *model, comm, opt);
     for (int step = 0; step < 2; ++step) {
       model->forward(input).pow(2).mean().backward();
       const auto norm = update->step(opt.lr, /*max_norm=*/0.5);
@@ -193,7 +193,7 @@ TEST_CASE("param update: zero2 in one process keeps no second copy of the parame
   blt::parallel::Comm comm;
   torch::manual_seed(1);
   auto model = blt::model::build_model(config);
-  auto update = blt::parallel::make_param_update("zero2", *model, comm, opt);
+  auto update = blt::parallel::make_param_update(blt::parallel::DistConfig{"zero2"}, *model, comm, opt);
   // Written into the parameters, a value survives a step at lr 0 without gradients only if the
   // parameters are the master weights (a separate master would be gathered back over it).
   const auto head = model->named_parameters()["lm_head.weight"];

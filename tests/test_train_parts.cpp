@@ -370,3 +370,32 @@ TEST_CASE("batches ahead: the batches prepare_batch gives, in order; the loader 
   CHECK(torch::equal(prepare_batch(resumed.next()->tokens, &patcher, torch::kCPU).input.tokens,
                      batches.next().input.tokens));
 }
+
+// dist.reduce_dtype bfloat16 hands AdamW bf16 gradients of float32 parameters: the same step as
+// the float32 gradient of the same values, bit for bit (a bf16 value converts to float32 exactly,
+// and the arithmetic after it is the same): through blt's kernel on CUDA, which reads the bf16
+// gradient as it is (37 elements: four at a time and one alone), converted on the other paths.
+TEST_CASE("adamw: a bf16 gradient steps a float32 parameter as its float32 value does", "[train][param-path]") {
+  std::vector<torch::Device> devices = {torch::kCPU};
+  if (torch::cuda::is_available()) devices.push_back(torch::kCUDA);
+  for (const auto& device : devices) {
+    INFO(device.str());
+    torch::manual_seed(6);
+    const auto options = torch::TensorOptions().device(device);
+    const auto a = torch::randn({64, 32}, options), b = torch::randn({37}, options);
+    auto ha = a.clone(), hb = b.clone(), fa = a.clone(), fb = b.clone();
+    OptimizerConfig config;
+    AdamW half({{"a", ha, true}, {"b", hb, false}}, config), full({{"a", fa, true}, {"b", fb, false}}, config);
+    for (int s = 0; s < 3; ++s) {
+      const auto ga = torch::randn({64, 32}, options).to(torch::kBFloat16);
+      const auto gb = torch::randn({37}, options).to(torch::kBFloat16);
+      const auto clip = torch::full({}, 0.5, options.dtype(torch::kDouble));
+      half.step(1e-2, {ga, gb}, clip);
+      full.step(1e-2, {ga.to(torch::kFloat), gb.to(torch::kFloat)}, clip);
+    }
+    CHECK(torch::equal(ha, fa));
+    CHECK(torch::equal(hb, fb));
+    CHECK(torch::equal(half.state().at("exp_avg_sq.a"), full.state().at("exp_avg_sq.a")));
+    CHECK_FALSE(torch::equal(ha, a));
+  }
+}

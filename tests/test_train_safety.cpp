@@ -128,7 +128,7 @@ TEST_CASE("train safety: a non-finite gradient halts every later update, in ever
     CAPTURE(strategy);
     torch::manual_seed(1);
     auto model = blt::model::build_model(config);
-    auto update = blt::parallel::make_param_update(strategy, *model, comm, opt);
+    auto update = blt::parallel::make_param_update(blt::parallel::DistConfig{strategy}, *model, comm, opt);
     const auto train_step = [&](double scale) {
       (model->forward(input).pow(2).mean() * scale).backward();
       return update->step(opt.lr, /*max_norm=*/1.0);

@@ -26,14 +26,23 @@ __device__ __forceinline__ void adamw_element(float& value, float grad, float& m
   value -= s.step_size * m / (sqrtf(v) / s.bias2_sqrt + s.eps);
 }
 
-__global__ void adamw_vec4_kernel(float4* value, const float4* grad, float4* m, float4* v, int64_t n4,
-                                  AdamWScalars s, const float* clip, const bool* skip) {
+// Four gradient elements from element 4 i: one 16-byte load of float32, one 8-byte load of bf16.
+__device__ __forceinline__ float4 load4(const float* grad, int64_t i) { return reinterpret_cast<const float4*>(grad)[i]; }
+__device__ __forceinline__ float4 load4(const bf16* grad, int64_t i) {
+  const uint2 raw = reinterpret_cast<const uint2*>(grad)[i];
+  const auto lo = *reinterpret_cast<const __nv_bfloat162*>(&raw.x), hi = *reinterpret_cast<const __nv_bfloat162*>(&raw.y);
+  return make_float4(__low2float(lo), __high2float(lo), __low2float(hi), __high2float(hi));
+}
+
+template <typename G>
+__global__ void adamw_vec4_kernel(float4* value, const G* grad, float4* m, float4* v, int64_t n4, AdamWScalars s,
+                                  const float* clip, const bool* skip) {
   if (skip != nullptr && *skip) return;
   const float c = clip != nullptr ? *clip : 1.0f;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n4;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float4 p = value[i], a = m[i], b = v[i];
-    const float4 g = grad[i];
+    const float4 g = load4(grad, i);
     adamw_element(p.x, g.x, a.x, b.x, s, c);
     adamw_element(p.y, g.y, a.y, b.y, s, c);
     adamw_element(p.z, g.z, a.z, b.z, s, c);
@@ -44,13 +53,14 @@ __global__ void adamw_vec4_kernel(float4* value, const float4* grad, float4* m, 
   }
 }
 
-__global__ void adamw_scalar_kernel(float* value, const float* grad, float* m, float* v, int64_t n, AdamWScalars s,
+template <typename G>
+__global__ void adamw_scalar_kernel(float* value, const G* grad, float* m, float* v, int64_t n, AdamWScalars s,
                                     const float* clip, const bool* skip) {
   if (skip != nullptr && *skip) return;
   const float c = clip != nullptr ? *clip : 1.0f;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    adamw_element(value[i], grad[i], m[i], v[i], s, c);
+    adamw_element(value[i], load(grad, i), m[i], v[i], s, c);
 }
 
 // The applied steps of `history` in (from, through] with a zero gradient: what the dense update
@@ -172,22 +182,30 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 }  // namespace
 
-void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWScalars& s,
-           const float* clip, const bool* skip, void* stream) {
+void adamw(float* value, const void* grad, DType grad_type, float* exp_avg, float* exp_avg_sq, int64_t n,
+           const AdamWScalars& s, const float* clip, const bool* skip, void* stream) {
   if (n == 0) return;
   const auto st = static_cast<cudaStream_t>(stream);
-  int64_t done = 0;
-  if (aligned16(value) && aligned16(grad) && aligned16(exp_avg) && aligned16(exp_avg_sq)) {
-    const int64_t n4 = n / 4;
-    if (n4 > 0)
-      adamw_vec4_kernel<<<blocks_for(n4), kThreads, 0, st>>>(
-          reinterpret_cast<float4*>(value), reinterpret_cast<const float4*>(grad), reinterpret_cast<float4*>(exp_avg),
-          reinterpret_cast<float4*>(exp_avg_sq), n4, s, clip, skip);
-    done = n4 * 4;
-  }
-  if (done < n)
-    adamw_scalar_kernel<<<blocks_for(n - done), kThreads, 0, st>>>(value + done, grad + done, exp_avg + done,
-                                                                   exp_avg_sq + done, n - done, s, clip, skip);
+  with_types(
+      [&](auto tag) {
+        using G = type_of<decltype(tag)>;
+        const auto* g = static_cast<const G*>(grad);
+        int64_t done = 0;
+        // A group of four gradients is 16 bytes of float32 or 8 of bf16.
+        const bool grad_aligned = reinterpret_cast<uintptr_t>(g) % (4 * sizeof(G)) == 0;
+        if (aligned16(value) && grad_aligned && aligned16(exp_avg) && aligned16(exp_avg_sq)) {
+          const int64_t n4 = n / 4;
+          if (n4 > 0)
+            adamw_vec4_kernel<G><<<blocks_for(n4), kThreads, 0, st>>>(
+                reinterpret_cast<float4*>(value), g, reinterpret_cast<float4*>(exp_avg),
+                reinterpret_cast<float4*>(exp_avg_sq), n4, s, clip, skip);
+          done = n4 * 4;
+        }
+        if (done < n)
+          adamw_scalar_kernel<G><<<blocks_for(n - done), kThreads, 0, st>>>(
+              value + done, g + done, exp_avg + done, exp_avg_sq + done, n - done, s, clip, skip);
+      },
+      grad_type);
   check_launch("adamw");
 }
 

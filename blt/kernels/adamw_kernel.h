@@ -19,8 +19,9 @@ struct AdamWScalars {
 // value *= decay; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // value -= step_size * m / (sqrt(v) / bias2_sqrt + eps), with g = grad * *clip (clip may be
 // null). Where *skip is true (skip may be null) nothing changes. Both are read on the device.
-void adamw(float* value, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWScalars& s,
-           const float* clip, const bool* skip, void* stream);
+// The gradient is float32 or bf16 (`grad_type`: a bf16 sum over ranks, dist.reduce_dtype).
+void adamw(float* value, const void* grad, DType grad_type, float* exp_avg, float* exp_avg_sq, int64_t n,
+           const AdamWScalars& s, const float* clip, const bool* skip, void* stream);
 
 // The steps that rows of a [rows x dim] table missed (lazy AdamW's catch-up, train/adamw_rows.h):
 // for each row r in `rows` (sorted; repeats are done once), every step s in (last[r], through]

@@ -16,8 +16,9 @@ namespace blt::kernels {
 bool adamw_kernel_applies(const torch::Tensor& value, const torch::Tensor& grad, const torch::Tensor& exp_avg,
                           const torch::Tensor& exp_avg_sq) {
   if (!cuda_kernels_built() || !value.is_cuda()) return false;
+  if (grad.scalar_type() != torch::kFloat && grad.scalar_type() != torch::kBFloat16) return false;
   for (const auto* t : {&value, &grad, &exp_avg, &exp_avg_sq})
-    if (t->scalar_type() != torch::kFloat || !t->is_contiguous() || t->numel() != value.numel() ||
+    if ((t != &grad && t->scalar_type() != torch::kFloat) || !t->is_contiguous() || t->numel() != value.numel() ||
         t->device() != value.device())
       return false;
   return true;
@@ -49,7 +50,7 @@ struct ClipSkip {
 
 void* stream_of(const torch::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
 
-cuda::DType moment_type(const torch::Tensor& moments) {
+cuda::DType dtype_of(const torch::Tensor& moments) {
   return moments.scalar_type() == torch::kBFloat16 ? cuda::DType::kBFloat16 : cuda::DType::kFloat;
 }
 
@@ -59,12 +60,14 @@ cuda::DType moment_type(const torch::Tensor& moments) {
 void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
                 const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip) {
   TORCH_CHECK(adamw_kernel_applies(value, grad, exp_avg, exp_avg_sq),
-              "adamw_step: blt's AdamW kernel takes contiguous float32 CUDA tensors of one size (and a build with it)");
+              "adamw_step: blt's AdamW kernel takes contiguous float32 CUDA tensors of one size, the gradient float32 "
+              "or bf16 (and a build with it)");
 #ifdef BLT_WITH_CUDA_KERNELS
   const c10::cuda::CUDAGuard guard(value.device());
   const ClipSkip flags(clip, skip, value.device());
-  cuda::adamw(value.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
-              value.numel(), kernel_scalars(h), flags.clip_ptr(), flags.skip_ptr(), stream_of(value));
+  cuda::adamw(value.data_ptr<float>(), grad.data_ptr(), dtype_of(grad), exp_avg.data_ptr<float>(),
+              exp_avg_sq.data_ptr<float>(), value.numel(), kernel_scalars(h), flags.clip_ptr(), flags.skip_ptr(),
+              stream_of(value));
 #else
   (void)h, (void)clip, (void)skip;
 #endif
@@ -97,7 +100,7 @@ void adamw_catch_up(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor&
 #ifdef BLT_WITH_CUDA_KERNELS
   const c10::cuda::CUDAGuard guard(value.device());
   const auto sorted = rows.contiguous();
-  cuda::adamw_catch_up(value.data_ptr<float>(), exp_avg.data_ptr(), exp_avg_sq.data_ptr(), moment_type(exp_avg),
+  cuda::adamw_catch_up(value.data_ptr<float>(), exp_avg.data_ptr(), exp_avg_sq.data_ptr(), dtype_of(exp_avg),
                        value.numel() / value.size(0), sorted.data_ptr<int64_t>(), sorted.numel(),
                        last.data_ptr<int32_t>(), history.data_ptr<double>(), through, static_cast<float>(h.beta1),
                        static_cast<float>(h.beta2), static_cast<float>(h.eps), decays, stream_of(value));
@@ -159,7 +162,7 @@ void adamw_rows(torch::Tensor& value, torch::Tensor& exp_avg, torch::Tensor& exp
 #ifdef BLT_WITH_CUDA_KERNELS
   const c10::cuda::CUDAGuard guard(value.device());
   const ClipSkip flags(clip, skip, value.device());
-  cuda::adamw_rows(value.data_ptr<float>(), exp_avg.data_ptr(), exp_avg_sq.data_ptr(), moment_type(exp_avg),
+  cuda::adamw_rows(value.data_ptr<float>(), exp_avg.data_ptr(), exp_avg_sq.data_ptr(), dtype_of(exp_avg),
                    value.numel() / value.size(0), grad.rows.data_ptr<int64_t>(), grad.rows.numel(),
                    grad.pieces.data_ptr<float>(), last.data_ptr<int32_t>(), history.data_ptr<double>(), h.step,
                    kernel_scalars(h), decays, flags.clip_ptr(), flags.skip_ptr(), stream_of(value));

@@ -60,6 +60,7 @@ Comm::Comm(const LaunchEnv& env, const torch::Device& device, std::chrono::milli
 }
 
 void Comm::wait(const c10::intrusive_ptr<compat::CommWork>& work) {
+  if (!work) return;  // finished when it was started
   try {
     // NCCL: wait() without a timeout only makes the current stream wait for the
     // collective (given a timeout, it blocks the host until the collective is
@@ -76,6 +77,15 @@ void Comm::wait(const c10::intrusive_ptr<compat::CommWork>& work) {
 }
 
 c10::intrusive_ptr<compat::CommWork> Comm::all_reduce_sum_async(torch::Tensor& t) {
+  if (t.scalar_type() == torch::kBFloat16 && backend_name_ == "gloo") {
+    // Gloo has no bf16 sums (LibTorch 1.13's fails with "Invalid scalar type"): sum in float32 and
+    // round once, which for two ranks is what a bf16 sum gives (each addition in float, rounded to
+    // bf16) and for more is nearer the exact sum. Gloo's wait blocks anyway: done here.
+    auto wide = t.to(torch::kFloat);
+    wait(all_reduce_sum_async(wide));
+    t.copy_(wide);
+    return {};
+  }
   std::vector<torch::Tensor> tensors{t};
   c10d::AllreduceOptions options;
   options.reduceOp = c10d::ReduceOp::SUM;

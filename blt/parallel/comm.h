@@ -30,7 +30,8 @@ class Comm {
   bool distributed() const { return world_size_ > 1; }
   const std::string& backend_name() const { return backend_name_; }
 
-  // Asynchronous: returned work is waited for with wait(). `t` must be on device().
+  // Asynchronous: returned work is waited for with wait() (null when it finished at once). `t`
+  // must be on device().
   c10::intrusive_ptr<compat::CommWork> all_reduce_sum_async(torch::Tensor& t);
   void wait(const c10::intrusive_ptr<compat::CommWork>& work);
 

@@ -52,8 +52,9 @@ parallel::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
 
 }  // namespace
 
-DdpUpdate::DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config)
-    : DdpUpdate(model_params(model), sparse_table(model, config), comm, config) {
+DdpUpdate::DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config,
+                     const DistConfig& dist)
+    : DdpUpdate(model_params(model), sparse_table(model, config), comm, config, dist) {
   if (config.sparse_hash_rows) hook_hash_table(model);
 }
 
@@ -75,11 +76,11 @@ void DdpUpdate::hook_hash_table(model::CausalLM& model) {
 }
 
 DdpUpdate::DdpUpdate(std::vector<train::AdamW::Param> params, const torch::Tensor& table, Comm& comm,
-                     const train::OptimizerConfig& config)
+                     const train::OptimizerConfig& config, const DistConfig& dist)
     : ParamUpdate(comm, shapes_of(params)),
       params_(values_of(params)),
       layout_(layout_of(shapes_, comm.world_size())),
-      grad_sync_(synced(params, table), comm) {
+      grad_sync_(synced(params, table), comm, dist.reduce_scalar_type(), dist.bucket_mb << 20) {
   if (config.table_moments == "bfloat16")
     for (auto& p : params)
       if (table.defined() && p.value.is_same(table)) p.moments = torch::kBFloat16;

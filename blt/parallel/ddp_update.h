@@ -18,7 +18,8 @@ namespace blt::parallel {
 
 class DdpUpdate : public ParamUpdate {
  public:
-  DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config);
+  // Gradients summed in dist.reduce_dtype, in buckets of dist.bucket_mb.
+  DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, const DistConfig& dist);
   ~DdpUpdate() override;
   void before_last_backward() override { grad_sync_.reduce_in_next_backward(); }
 
@@ -28,7 +29,7 @@ class DdpUpdate : public ParamUpdate {
 
   // `table`: the hash table whose gradient comes row-sparse (undefined: none).
   DdpUpdate(std::vector<train::AdamW::Param> params, const torch::Tensor& table, Comm& comm,
-            const train::OptimizerConfig& config);
+            const train::OptimizerConfig& config, const DistConfig& dist);
   // Catches up the rows of the table a lookup is about to read.
   void hook_hash_table(model::CausalLM& model);
   std::vector<SliceSpec> saved_slices() const override;

@@ -34,11 +34,13 @@ class GradSync::GradReady : public torch::autograd::FunctionPostHook {
   std::size_t param_;
 };
 
-GradSync::GradSync(std::vector<Param> params, Comm& comm, int64_t bucket_bytes)
+GradSync::GradSync(std::vector<Param> params, Comm& comm, std::optional<c10::ScalarType> reduce_dtype,
+                   int64_t bucket_bytes)
     : params_(std::move(params)),
       bucket_of_(params_.size(), kNone),
       ready_(params_.size(), false),
       comm_(comm),
+      reduce_dtype_(reduce_dtype),
       target_(std::make_shared<HookTarget>(HookTarget{this})) {
   if (!comm_.distributed()) return;
   int64_t filled = 0;
@@ -91,16 +93,19 @@ void GradSync::on_grad_ready(std::size_t param) {
 
 void GradSync::start(Bucket& bucket) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> grads;
-  for (const auto i : bucket.members) {
-    const auto& p = params_[i].value;
-    grads.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
-  }
-  bucket.flat = torch::cat(grads);
+  const auto& first = params_[bucket.members.front()].value;
+  int64_t total = 0;
+  for (const auto i : bucket.members) total += params_[i].value.numel();
+  bucket.flat = torch::empty({total}, first.options().dtype(reduce_dtype_.value_or(first.scalar_type())));
   int64_t offset = 0;
-  for (const auto i : bucket.members) {  // the summed values land here: no copy back
+  for (const auto i : bucket.members) {  // the summed values land in the views: no copy back
     auto& p = params_[i].value;
-    p.mutable_grad() = bucket.flat.narrow(0, offset, p.numel()).view_as(p);
+    auto slot = bucket.flat.narrow(0, offset, p.numel());
+    if (p.grad().defined())
+      slot.copy_(p.grad().reshape({-1}));
+    else
+      slot.zero_();
+    p.mutable_grad() = slot.view(p.sizes());
     offset += p.numel();
   }
   bucket.work = comm_.all_reduce_sum_async(bucket.flat);

@@ -10,12 +10,17 @@
 // same order. A started bucket's parameters take views of its flat buffer as gradients: the
 // summed gradient needs no copy back.
 //
+// Reduce dtype: given bfloat16 (dist.reduce_dtype), a bucket is summed in bf16, half the bytes
+// on the wire and in memory; its members' gradients are then bf16 views of it (of float32
+// parameters), which the gradient norm and AdamW read as they are.
+//
 // Row-sparse gradients (the hash tables under train.optimizer.sparse_hash_rows) stay out of the
 // buckets and are exchanged as the rows each rank looked up (all-gathers of counts, indices and
 // rows), not as dense tables: a few hundred MB instead of 12 GB for blt-1b.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,7 +41,9 @@ class GradSync {
     torch::Tensor value;  // a leaf that requires a gradient
     bool row_sparse;      // its gradient comes row-sparse
   };
-  GradSync(std::vector<Param> params, Comm& comm, int64_t bucket_bytes = 32 << 20);
+  // `reduce_dtype`: the dtype dense gradients are summed in (nullopt: each parameter's own).
+  GradSync(std::vector<Param> params, Comm& comm, std::optional<c10::ScalarType> reduce_dtype = std::nullopt,
+           int64_t bucket_bytes = 32 << 20);
   ~GradSync();
   GradSync(const GradSync&) = delete;
   GradSync& operator=(const GradSync&) = delete;
@@ -71,6 +78,7 @@ class GradSync {
   std::size_t next_start_ = 0;          // the first bucket not started
   bool armed_ = false;
   Comm& comm_;
+  std::optional<c10::ScalarType> reduce_dtype_;
   std::shared_ptr<HookTarget> target_;  // what the hooks call; cleared when this object goes
   std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;  // accumulators kept alive, hook keys
 };

@@ -1,6 +1,7 @@
 #include "blt/parallel/param_update.h"
 
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "blt/core/error.h"
@@ -62,15 +63,18 @@ ParamShapes shapes_of(const std::vector<train::AdamW::Param>& params) {
 
 torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch::Device& device) {
   torch::NoGradGuard no_grad;
-  // Dense tensors' norms in their own dtype through one multi-tensor op (on CUDA a few launches for all
-  // of them, not three per tensor), row-sparse ones through the row kernels; squares summed in float64.
-  std::vector<torch::Tensor> dense, squares;
+  // Dense tensors' norms through one multi-tensor op per dtype (on CUDA a few launches for all of
+  // them, not three per tensor), each norm in its tensor's dtype (bf16 sums over ranks: rounded to
+  // bf16, as the gradients were); row-sparse ones through the row kernels; squares summed in float64.
+  std::map<c10::ScalarType, std::vector<torch::Tensor>> dense;
+  std::vector<torch::Tensor> squares;
   for (const auto& g : grads) {
     if (!g.defined()) continue;
     if (g.is_sparse()) squares.push_back(train::row_sparse_squared_norm(g).to(torch::kDouble).reshape({1}));
-    else dense.push_back(g);
+    else dense[g.scalar_type()].push_back(g);
   }
-  if (!dense.empty()) squares.push_back(torch::stack(at::_foreach_norm(dense)).to(torch::kDouble).square());
+  for (const auto& [dtype, same] : dense)
+    squares.push_back(torch::stack(at::_foreach_norm(same)).to(torch::kDouble).square());
   if (squares.empty()) return torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
   return torch::cat(squares).sum();
 }
@@ -107,7 +111,7 @@ torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm) {
   return torch::where(norm > max_norm, max_norm / (norm + 1e-6), torch::ones_like(norm));
 }
 
-std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, Comm& comm,
+std::unique_ptr<ParamUpdate> make_param_update(const DistConfig& dist, model::CausalLM& model, Comm& comm,
                                                const train::OptimizerConfig& config) {
   {
     torch::NoGradGuard no_grad;
@@ -116,10 +120,11 @@ std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, mode
       comm.broadcast_(data, 0);
     }
   }
-  if (strategy == "ddp") return std::make_unique<DdpUpdate>(model, comm, config);
-  if (strategy == "zero2") return std::make_unique<ShardedUpdate>(model, comm, config, /*fsdp=*/false);
-  if (strategy == "fsdp") return std::make_unique<ShardedUpdate>(model, comm, config, /*fsdp=*/true);
-  fail("dist.strategy '{}' is not one of ddp, zero2, fsdp", strategy);
+  const auto reduce = dist.reduce_scalar_type();
+  if (dist.strategy == "ddp") return std::make_unique<DdpUpdate>(model, comm, config, dist);
+  if (dist.strategy == "zero2") return std::make_unique<ShardedUpdate>(model, comm, config, /*fsdp=*/false, reduce);
+  if (dist.strategy == "fsdp") return std::make_unique<ShardedUpdate>(model, comm, config, /*fsdp=*/true, reduce);
+  fail("dist.strategy '{}' is not one of ddp, zero2, fsdp", dist.strategy);
 }
 
 }  // namespace blt::parallel

@@ -14,6 +14,7 @@
 
 #include "blt/model/causal_lm.h"
 #include "blt/parallel/comm.h"
+#include "blt/parallel/dist_config.h"
 #include "blt/parallel/sharded_checkpoint.h"
 #include "blt/train/adamw.h"
 #include "blt/train/train_config.h"
@@ -112,8 +113,9 @@ torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch:
 // max_norm is 0. Computed on norm's device: no host synchronisation.
 torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm);
 
-// The strategy named by dist.strategy, over `model`'s parameters (made equal to rank 0's first).
-std::unique_ptr<ParamUpdate> make_param_update(const std::string& strategy, model::CausalLM& model, Comm& comm,
+// The strategy named by dist.strategy, summing gradients in dist.reduce_dtype, over `model`'s
+// parameters (made equal to rank 0's first).
+std::unique_ptr<ParamUpdate> make_param_update(const DistConfig& dist, model::CausalLM& model, Comm& comm,
                                                const train::OptimizerConfig& config);
 
 }  // namespace blt::parallel

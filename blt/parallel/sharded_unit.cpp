@@ -40,9 +40,10 @@ void allocate_storage(const torch::Tensor& t) {
 
 }  // namespace
 
-ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm, bool kept_whole)
+ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm, bool kept_whole,
+                         std::optional<c10::ScalarType> reduce_dtype)
     : name_(unit.name), layout_(layout_of(unit, decayed, comm.world_size())), pieces_(layout_.pieces(comm.rank())),
-      comm_(comm), aliased_(kept_whole && !comm.distributed()) {
+      comm_(comm), reduce_dtype_(reduce_dtype), aliased_(kept_whole && !comm.distributed()) {
   torch::NoGradGuard no_grad;
   for (const auto& named : unit.params) params_.push_back(named.second);
   full_ = torch::zeros({layout_.padded_numel()}, params_.front().options());
@@ -60,9 +61,12 @@ ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& dec
 void ShardedUnit::reduce_scatter_grads() {
   torch::NoGradGuard no_grad;
   // In one process the chunk is the whole space: the gradients go straight into it (no flat
-  // buffer, no collective); across ranks into a zeroed flat buffer that is reduce-scattered.
+  // buffer, no collective); across ranks into a zeroed flat buffer, in the reduce dtype, that is
+  // reduce-scattered.
   const bool across_ranks = comm_.distributed();
-  auto into = across_ranks ? torch::zeros({layout_.padded_numel()}, master_.options()) : grad_;
+  auto into = across_ranks ? torch::zeros({layout_.padded_numel()},
+                                          master_.options().dtype(reduce_dtype_.value_or(master_.scalar_type())))
+                           : grad_;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i];
     if (!p.grad().defined()) continue;

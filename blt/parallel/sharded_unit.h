@@ -27,7 +27,10 @@ class ShardedUnit {
   // `kept_whole` (zero2: never released) in a job of one process has no copy:
   // its master chunk is the flat tensor itself (the master dtype is the
   // parameters'), and gather() has nothing to do.
-  ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm, bool kept_whole);
+  // Gradients are reduce-scattered in `reduce_dtype` (nullopt: the parameters' own) and
+  // accumulated into grad() in the master dtype.
+  ShardedUnit(const ParamUnit& unit, const std::set<std::string>& decayed, Comm& comm, bool kept_whole,
+              std::optional<c10::ScalarType> reduce_dtype = std::nullopt);
 
   const std::string& name() const { return name_; }
   const FlatLayout& layout() const { return layout_; }
@@ -62,6 +65,7 @@ class ShardedUnit {
   Comm& comm_;
   torch::Tensor full_;  // the flat space; params_ are views of it
   torch::Tensor master_, grad_;
+  std::optional<c10::ScalarType> reduce_dtype_;
   bool aliased_;  // master_ is full_ (one process, kept whole)
   bool gathered_ = true;
   std::optional<Comm::PendingGather> pending_;  // begun by start_gather()

@@ -8,11 +8,13 @@
 
 namespace blt::parallel {
 
-ShardedUpdate::ShardedUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, bool fsdp)
-    : ShardedUpdate(model, model_params(model), comm, config, fsdp) {}
+ShardedUpdate::ShardedUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, bool fsdp,
+                             std::optional<c10::ScalarType> reduce_dtype)
+    : ShardedUpdate(model, model_params(model), comm, config, fsdp, reduce_dtype) {}
 
 ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::Param> params, Comm& comm,
-                             const train::OptimizerConfig& config, bool fsdp)
+                             const train::OptimizerConfig& config, bool fsdp,
+                             std::optional<c10::ScalarType> reduce_dtype)
     : ParamUpdate(comm, shapes_of(params)), fsdp_(fsdp) {
   std::set<std::string> decayed;
   std::vector<std::pair<std::string, torch::Tensor>> named;
@@ -23,7 +25,7 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::P
   const auto modules = model.named_modules("", /*include_self=*/false);
   std::vector<train::AdamW::Param> chunk_params;
   for (const auto& unit : split_into_units(named)) {
-    units_.push_back(std::make_unique<ShardedUnit>(unit, decayed, comm, /*kept_whole=*/!fsdp_));
+    units_.push_back(std::make_unique<ShardedUnit>(unit, decayed, comm, /*kept_whole=*/!fsdp_, reduce_dtype));
     auto& u = *units_.back();
     for (const auto& piece : u.pieces()) {
       const auto& entry = u.layout().entries()[piece.entry];

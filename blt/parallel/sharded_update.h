@@ -14,6 +14,7 @@
 //          step, ready for the next forward pass.
 #pragma once
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "blt/parallel/fsdp_hooks.h"
@@ -24,7 +25,9 @@ namespace blt::parallel {
 
 class ShardedUpdate : public ParamUpdate {
  public:
-  ShardedUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, bool fsdp);
+  // `reduce_dtype`: what gradients are reduce-scattered in (nullopt: the parameters' dtype).
+  ShardedUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, bool fsdp,
+                std::optional<c10::ScalarType> reduce_dtype = std::nullopt);
   ~ShardedUpdate() override;
 
  private:
@@ -38,7 +41,7 @@ class ShardedUpdate : public ParamUpdate {
   };
 
   ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::Param> params, Comm& comm,
-                const train::OptimizerConfig& config, bool fsdp);
+                const train::OptimizerConfig& config, bool fsdp, std::optional<c10::ScalarType> reduce_dtype);
   std::vector<SliceSpec> saved_slices() const override;
   std::vector<SliceSpec> loaded_slices() const override { return saved_slices(); }
   void after_load() override { chunks_changed(); }

@@ -72,7 +72,13 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
       slots.push_back({p.value.index_select(0, index), g.values(), exp_avg_[i].index_select(0, index).to(dtype),
                        exp_avg_sq_[i].index_select(0, index).to(dtype), p.decay});
     } else {
-      slots.push_back({p.value, grads[i], exp_avg_[i], exp_avg_sq_[i], p.decay});
+      // A gradient summed over ranks in another dtype (dist.reduce_dtype bfloat16): blt's kernel
+      // reads it as it is, the other paths take it converted.
+      auto g = grads[i];
+      if (g.scalar_type() != p.value.scalar_type() &&
+          !(fused_ && kernels::adamw_kernel_applies(p.value, g, exp_avg_[i], exp_avg_sq_[i])))
+        g = g.to(p.value.scalar_type());
+      slots.push_back({p.value, g, exp_avg_[i], exp_avg_sq_[i], p.decay});
     }
   }
   if (fused_)

@@ -206,7 +206,7 @@ Run::Run(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOpt
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
   if (options_.time_steps) timer_ = std::make_unique<StepTimer>(device_);
 
-  update_ = parallel::make_param_update(config_.dist.strategy, *model_, comm_, config_.train.optimizer);
+  update_ = parallel::make_param_update(config_.dist, *model_, comm_, config_.train.optimizer);
 
   train_corpus_ = std::make_shared<const data::ShardSet>(config_.data.train, config_.data.verify_checksums);
   data::LoaderOptions lo;
