@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Multi-GPU equality check (docs/distributed.md, "On GPUs"): ddp, zero2 and fsdp on 2 GPUs train the
 # same global batch as 1 GPU to the same losses and final parameters, a 2-GPU checkpoint resumes on
-# 1 GPU (under another strategy) and a 1-GPU checkpoint on 2, ddp with row-sparse hash-table updates
-# matches 1 GPU, every strategy with gradients summed in bf16 trains within the same bounds; under
+# 1 GPU (under another strategy) and a 1-GPU checkpoint on 2, every strategy with row-sparse hash-table
+# updates matches 1 GPU, every strategy with gradients summed in bf16 trains within the same bounds; under
 # scripts/launch.sh, under torchrun --no-python and with CUDA_VISIBLE_DEVICES narrowed to one GPU per rank.
 #
 #   bash bench/multigpu_check.sh [BLT] [OUT]        (defaults: build-gpu/bin/blt, gpu-logs/multigpu)
@@ -98,6 +98,10 @@ done
 sparse=(--set train.optimizer.sparse_hash_rows=true)
 run ddp-sparse-1 one ddp "${sparse[@]}" && run ddp-sparse-2 launch ddp "${sparse[@]}" &&
   compare ddp-sparse-1 ddp-sparse-2 $steps
+# zero2 and fsdp take the same row path for the table (parallel/hash_rows.h): 2 GPUs against ddp's 1.
+for s in zero2 fsdp; do
+  run "$s-sparse-2" launch "$s" "${sparse[@]}" && compare ddp-sparse-1 "$s-sparse-2" $steps
+done
 # Gradients summed in bf16 (dist.reduce_dtype): each rank's gradient and the sum rounded to bf16. The
 # parameter bound above holds for any gradients, so it still applies; it catches a broken layout or
 # device, not the rounding (tests/test_reduce_dtype.cpp checks the sums themselves).

@@ -153,6 +153,14 @@ TEST_CASE("dist train: ddp with row-sparse hash tables over 2 and 3 ranks matche
   check_strategy("ddp", "ddp", 29760, "--set train.optimizer.sparse_hash_rows=true");
 }
 
+// Under zero2 and fsdp the table leaves the sharded units and takes ddp's row path (parallel/hash_rows.h);
+// their checkpoints, which hold the table as every rank's share of it, resume under ddp and zero2.
+TEST_CASE("dist train: zero2 and fsdp with row-sparse hash tables over 2 and 3 ranks match 1 process",
+          "[dist][gloo][e2e]") {
+  check_strategy("zero2", "ddp", 29770, "--set train.optimizer.sparse_hash_rows=true");
+  check_strategy("fsdp", "zero2", 29780, "--set train.optimizer.sparse_hash_rows=true");
+}
+
 TEST_CASE("dist train: a rank killed or hung takes the other rank and the launcher down", "[dist][gloo][e2e]") {
   TempDir dir;
   blt::test::write_corpus(dir / "corpus");

@@ -1,6 +1,7 @@
 // The pieces of sharding that need no second process: flat layouts, units,
 // sharded checkpoints written by N ranks and read back by M, and the sharded
 // updates against ddp within one process.
+#include "blt/model/blt_model.h"
 #include "blt/parallel/flat_layout.h"
 #include "blt/parallel/param_units.h"
 #include "blt/parallel/param_update.h"
@@ -203,4 +204,40 @@ TEST_CASE("param update: zero2 in one process keeps no second copy of the parame
   }
   update->step(/*lr=*/0.0, /*max_norm=*/0.0);
   CHECK(head.eq(0.25).all().item<bool>());
+}
+
+// Under sparse_hash_rows the sharded strategies take the hash table down ddp's row path
+// (parallel/hash_rows.h): whole through the forward pass (fsdp would free a sharded table after its
+// lookup), a row-sparse gradient, and an update of the rows looked up only: with weight decay, a
+// dense update changes every row, the lazy one leaves the others as they were until they are read.
+TEST_CASE("param update: zero2 and fsdp keep the hash table whole and update only the rows a step used",
+          "[dist][param-path]") {
+  const auto config = blt::test::load_model_preset("tiny");
+  blt::train::OptimizerConfig opt;
+  opt.sparse_hash_rows = true;
+  opt.weight_decay = 0.1;
+  blt::parallel::Comm comm;
+  torch::Generator gen = at::detail::createCPUGenerator(7);
+  const blt::model::ModelInput input{blt::test::random_tokens(1, 16, gen), torch::Tensor()};
+  for (const std::string strategy : {"zero2", "fsdp"}) {
+    CAPTURE(strategy);
+    torch::manual_seed(1);
+    auto model = blt::model::build_model(config);
+    auto* blt_model = dynamic_cast<blt::model::BltModel*>(model.get());
+    REQUIRE(blt_model != nullptr);
+    blt_model->set_sparse_hash_gradients(true);
+    auto update = blt::parallel::make_param_update(blt::parallel::DistConfig{strategy}, *model, comm, opt);
+    const auto table = blt_model->encoder_hash_tok_embedding->weight;
+    const auto before = table.detach().clone();
+    model->forward(input).pow(2).mean().backward();
+    CHECK(table.storage().nbytes() == static_cast<std::size_t>(table.numel() * table.element_size()));
+    REQUIRE(table.grad().defined());
+    CHECK(table.grad().is_sparse());
+    update->step(opt.lr, /*max_norm=*/1.0);
+    const auto changed_rows = (table.detach() != before).any(1).sum().item<int64_t>();
+    // 16 bytes x 6 n-gram sizes look up at most 96 of the table's rows.
+    CHECK(changed_rows > 0);
+    CHECK(changed_rows <= 96);
+    CHECK(changed_rows < table.size(0));
+  }
 }

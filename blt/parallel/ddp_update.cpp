@@ -1,41 +1,12 @@
 #include "blt/parallel/ddp_update.h"
 
-#include "blt/model/blt_model.h"
-
 namespace blt::parallel {
 namespace {
-
-// Before the hash table's lookup: its rows (the lookup's input) caught up to the current step.
-class CatchUpRows : public model::UnitHook {
- public:
-  CatchUpRows(train::AdamW& optimizer, std::size_t param) : optimizer_(optimizer), param_(param) {}
-  torch::Tensor enter(const torch::Tensor& rows) override {
-    optimizer_.catch_up_rows(param_, rows);
-    return rows;
-  }
-  torch::Tensor leave(const torch::Tensor& output) override { return output; }
-
- private:
-  train::AdamW& optimizer_;
-  std::size_t param_;
-};
 
 std::vector<torch::Tensor> values_of(const std::vector<train::AdamW::Param>& params) {
   std::vector<torch::Tensor> out;
   for (const auto& p : params) out.push_back(p.value);
   return out;
-}
-
-// The hash n-gram table, when the model has one (the trainer names the other configurations' error).
-const model::BltModel* hash_table_model(const model::CausalLM& model) {
-  const auto* blt = dynamic_cast<const model::BltModel*>(&model);
-  return blt && blt->encoder_hash_tok_embedding ? blt : nullptr;
-}
-
-// The table whose gradient comes row-sparse (train.optimizer.sparse_hash_rows), or undefined.
-torch::Tensor sparse_table(const model::CausalLM& model, const train::OptimizerConfig& config) {
-  const auto* blt = hash_table_model(model);
-  return config.sparse_hash_rows && blt ? blt->encoder_hash_tok_embedding->weight : torch::Tensor();
 }
 
 std::vector<GradSync::Param> synced(const std::vector<train::AdamW::Param>& params, const torch::Tensor& table) {
@@ -54,25 +25,8 @@ parallel::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
 
 DdpUpdate::DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config,
                      const DistConfig& dist)
-    : DdpUpdate(model_params(model), sparse_table(model, config), comm, config, dist) {
-  if (config.sparse_hash_rows) hook_hash_table(model);
-}
-
-DdpUpdate::~DdpUpdate() {
-  if (hooked_table_) model::set_unit_hook(hooked_table_, nullptr);
-}
-
-void DdpUpdate::hook_hash_table(model::CausalLM& model) {
-  const auto* blt = hash_table_model(model);
-  if (!blt) return;
-  const auto& weight = blt->encoder_hash_tok_embedding->weight;
-  const auto& params = optimizer_->params();
-  for (std::size_t i = 0; i < params.size(); ++i)
-    if (params[i].value.is_same(weight)) {
-      table_hook_ = std::make_unique<CatchUpRows>(*optimizer_, i);
-      hooked_table_ = blt->encoder_hash_tok_embedding.get();
-      model::set_unit_hook(hooked_table_, table_hook_.get());
-    }
+    : DdpUpdate(model_params(model), sparse_hash_table(model, config), comm, config, dist) {
+  if (sparse_hash_table(model, config).defined()) catch_up_ = std::make_unique<TableCatchUp>(model, *optimizer_);
 }
 
 DdpUpdate::DdpUpdate(std::vector<train::AdamW::Param> params, const torch::Tensor& table, Comm& comm,
@@ -81,9 +35,8 @@ DdpUpdate::DdpUpdate(std::vector<train::AdamW::Param> params, const torch::Tenso
       params_(values_of(params)),
       layout_(layout_of(shapes_, comm.world_size())),
       grad_sync_(synced(params, table), comm, dist.reduce_scalar_type(), dist.bucket_mb << 20) {
-  if (config.table_moments == "bfloat16")
-    for (auto& p : params)
-      if (table.defined() && p.value.is_same(table)) p.moments = torch::kBFloat16;
+  for (auto& p : params)
+    if (table.defined() && p.value.is_same(table)) p = table_param(p, config);
   optimizer_ = std::make_unique<train::AdamW>(std::move(params), config);
 }
 

@@ -1,5 +1,7 @@
 #include "blt/parallel/sharded_update.h"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 
 #include "blt/core/error.h"
@@ -15,10 +17,15 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, Comm& comm, const train::Op
 ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::Param> params, Comm& comm,
                              const train::OptimizerConfig& config, bool fsdp,
                              std::optional<c10::ScalarType> reduce_dtype)
-    : ParamUpdate(comm, shapes_of(params)), fsdp_(fsdp) {
+    : ParamUpdate(comm, shapes_of(params)), table_(sparse_hash_table(model, config)), fsdp_(fsdp) {
   std::set<std::string> decayed;
   std::vector<std::pair<std::string, torch::Tensor>> named;
+  std::optional<train::AdamW::Param> table;
   for (const auto& p : params) {
+    if (table_.defined() && p.value.is_same(table_)) {
+      table = table_param(p, config);
+      continue;
+    }
     named.emplace_back(p.name, p.value);
     if (p.decay) decayed.insert(p.name);
   }
@@ -53,7 +60,12 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::P
     auto* previous = k > 0 ? units_[blocks[k - 1]].get() : nullptr;
     hooks_[blocks[k]]->set_neighbours(next, previous);
   }
+  if (table) {
+    chunk_params.push_back(*table);
+    table_rows_ = std::make_unique<GradSync>(std::vector<GradSync::Param>{{table->name, table_, true}}, comm);
+  }
   optimizer_ = std::make_unique<train::AdamW>(std::move(chunk_params), config);
+  if (table) catch_up_ = std::make_unique<TableCatchUp>(model, *optimizer_);
   if (fsdp_) chunks_changed();
 }
 
@@ -81,6 +93,7 @@ void ShardedUpdate::sum_gradients_over_ranks() {
     else if (u.has_param_grads())  // autograd ran a gradient into the block after its hook had passed it on
       fail("fsdp: unit {} has parameter gradients left after backward", u.name());
   }
+  if (table_rows_) table_rows_->all_reduce_grads();
 }
 
 torch::Tensor ShardedUpdate::step_with_summed_gradients(double lr, double max_norm) {
@@ -89,18 +102,39 @@ torch::Tensor ShardedUpdate::step_with_summed_gradients(double lr, double max_no
   for (auto& u : units_) chunks.push_back(u->grad());
   auto squares = squared_norm(chunks, chunks.front().device());  // padding is zero
   comm_.all_reduce_sum_(squares);
-  const auto norm = squares.sqrt();
   std::vector<torch::Tensor> grads;
   for (const auto& s : segments_) grads.push_back(units_[s.unit]->grad().narrow(0, s.piece.shard_offset, s.piece.count));
+  if (table_.defined()) {  // every rank holds every rank's rows: their norm is not summed again
+    grads.push_back(table_.grad());
+    squares = squares + squared_norm({table_.grad()}, squares.device());
+  }
+  const auto norm = squares.sqrt();
   apply_update(lr, grads, norm, max_norm);
   for (auto& u : units_) u->zero_grad();
+  if (table_rows_) table_rows_->clear_grads();
   chunks_changed();
   return norm;
 }
 
-std::vector<ParamUpdate::SliceSpec> ShardedUpdate::saved_slices() const {
+std::vector<ParamUpdate::SliceSpec> ShardedUpdate::chunk_slices() const {
   std::vector<SliceSpec> out;
   for (std::size_t i = 0; i < segments_.size(); ++i) out.push_back({i, segments_[i].piece.begin, 0, segments_[i].piece.count});
+  return out;
+}
+
+std::vector<ParamUpdate::SliceSpec> ShardedUpdate::saved_slices() const {
+  auto out = chunk_slices();
+  if (table_.defined()) {  // whole on every rank: each writes its share of the elements
+    const int64_t n = table_.numel(), share = (n + comm_.world_size() - 1) / comm_.world_size();
+    const int64_t begin = std::min(n, comm_.rank() * share), count = std::min(share, n - begin);
+    if (count > 0) out.push_back({segments_.size(), begin, begin, count});
+  }
+  return out;
+}
+
+std::vector<ParamUpdate::SliceSpec> ShardedUpdate::loaded_slices() const {
+  auto out = chunk_slices();
+  if (table_.defined()) out.push_back({segments_.size(), 0, 0, table_.numel()});
   return out;
 }
 

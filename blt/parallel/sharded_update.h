@@ -12,12 +12,17 @@
 //          right after it, and each block prefetches the next one to run. The other units
 //          (cross attention, norms, projections, head) stay whole: gathered again after each
 //          step, ready for the next forward pass.
+// With train.optimizer.sparse_hash_rows the hash table stays out of the units: whole on every
+// rank, its rows exchanged and updated as under ddp (parallel/hash_rows.h), so a step moves the
+// rows it used instead of reduce-scattering and updating a dense 3 G-parameter gradient.
 #pragma once
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "blt/parallel/fsdp_hooks.h"
+#include "blt/parallel/grad_sync.h"
+#include "blt/parallel/hash_rows.h"
 #include "blt/parallel/param_update.h"
 #include "blt/parallel/sharded_unit.h"
 
@@ -43,7 +48,8 @@ class ShardedUpdate : public ParamUpdate {
   ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::Param> params, Comm& comm,
                 const train::OptimizerConfig& config, bool fsdp, std::optional<c10::ScalarType> reduce_dtype);
   std::vector<SliceSpec> saved_slices() const override;
-  std::vector<SliceSpec> loaded_slices() const override { return saved_slices(); }
+  std::vector<SliceSpec> loaded_slices() const override;
+  std::vector<SliceSpec> chunk_slices() const;  // this rank's chunk pieces
   void after_load() override { chunks_changed(); }
   void gather_whole() override;
   void release_whole() override;
@@ -55,7 +61,11 @@ class ShardedUpdate : public ParamUpdate {
   std::vector<std::unique_ptr<GatherHook>> hooks_;  // per unit; null for the units kept whole
   std::vector<bool> reduced_in_backward_;                 // per unit: by its hook (blocks)
   std::vector<const torch::nn::Module*> hooked_modules_;
-  std::vector<Segment> segments_;
+  std::vector<Segment> segments_;  // optimizer parameters 0 .. segments_.size() - 1
+  // The hash table under sparse_hash_rows (else undefined): the optimizer's last parameter.
+  torch::Tensor table_;
+  std::unique_ptr<GradSync> table_rows_;
+  std::unique_ptr<TableCatchUp> catch_up_;
   bool fsdp_;
 };
 

@@ -34,10 +34,10 @@ struct OptimizerConfig {
     v.field("sparse_hash_rows", sparse_hash_rows,
             "blt: the hash n-gram tables get row-sparse gradients; AdamW updates the rows a step used and "
             "runs the steps a row missed when it is next read (dense AdamW's values at the cost of the rows "
-            "used; under dist.strategy ddp, dense updates under zero2/fsdp); false = dense gradients and updates "
-            "(docs/perf.md)");
+            "used; under every dist.strategy the tables then stay whole on every rank); false = dense gradients "
+            "and updates (docs/perf.md)");
     v.field("table_moments", table_moments,
-            "blt with sparse_hash_rows under ddp: the dtype the hash tables' AdamW moments are stored in "
+            "blt with sparse_hash_rows: the dtype the hash tables' AdamW moments are stored in "
             "(bfloat16 halves their memory, 12.3 GB for blt-1b; the arithmetic stays float32; docs/perf.md)",
             one_of({"float32", "bfloat16"}));
   }

@@ -194,13 +194,8 @@ Run::Run(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOpt
     if (!blt || !blt->encoder_hash_tok_embedding)
       fail("train.optimizer.sparse_hash_rows: the model has no hash n-gram tables (model.type blt with model.hash)");
     // The rows a step skipped catch up before they are read (train/adamw_rows.h), so sparse and
-    // dense updates give the same values: where sparse ones cannot run, dense ones do.
-    if (config_.dist.strategy == "ddp")
-      blt->set_sparse_hash_gradients(true);
-    else
-      spdlog::warn("train.optimizer.sparse_hash_rows: dist.strategy {} keeps the hash tables in flat shards, so they "
-                   "take dense updates (the same values, more time) and float32 moments",
-                   config_.dist.strategy);
+    // dense updates give the same values; every strategy takes the table this way (parallel/hash_rows.h).
+    blt->set_sparse_hash_gradients(true);
   }
   patcher_ = make_patcher(config_.model, device_);
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
