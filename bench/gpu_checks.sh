@@ -3,12 +3,12 @@
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
 #         benchentropy traceentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb
-#         generate multigpu scaling reducebpb sweep
-# TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace / bench stage (e.g.
+#         generate multigpu scaling reducebpb trace2 sweep
+# TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace(2) / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
 # BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
 # SCALING_STRATEGIES / SCALING_SET narrow and override the scaling stage (bench/scaling.sh).
-#         (multigpu, scaling and reducebpb need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
+#         (multigpu, scaling, reducebpb and trace2 need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
 # Logs go to $OUT (or ./gpu-logs); every stage is bounded by `timeout`.
 set -uo pipefail
@@ -32,6 +32,8 @@ blt=build-gpu/bin/blt
 # and $train to its training shards.
 data=()
 train=data/shards/english/train
+trace_set=()  # TRACE_SET as --set arguments
+for kv in ${TRACE_SET:-}; do trace_set+=(--set "$kv"); done
 corpus() {
   [ -d data/shards/english/train ] && return
   [ -d runs/gpu-corpus/train ] || "$blt" preprocess docs blt configs README.md --out runs/gpu-corpus >/dev/null 2>&1
@@ -164,10 +166,15 @@ for s in "$@"; do
       done ;;
     trace)  # where a blt-1b step's GPU time goes, summed by kernel and kind of work (docs/perf.md)
       corpus
-      trace_set=()
-      for kv in ${TRACE_SET:-}; do trace_set+=(--set "$kv"); done
       stage trace-1b 300 "$blt" bench configs/blt-1b-gpu.yaml --steps 2 --warmup 2 --trace /tmp/blt-trace-1b.json \
         "${data[@]}" "${trace_set[@]}" && TAIL=100 stage trace-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-1b.json --top 40 ;;
+    trace2)  # issue 11: a blt-1b ddp step on 2 GPUs traced (each rank its own file; rank 0's summed, with its
+      # idle stretches): what backward loses beside the bucket all-reduces (needs 2 GPUs)
+      corpus
+      rm -rf runs/trace2
+      stage trace2-1b 300 bash scripts/launch.sh --nproc-per-node 2 -- "$blt" bench configs/blt-1b-gpu.yaml --steps 2 \
+        --warmup 2 --trace /tmp/blt-trace2-1b.json --out runs/trace2 "${data[@]}" "${trace_set[@]}" &&
+        TAIL=100 stage trace2-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace2-1b.json.rank0 --top 40 --gaps 10 ;;
     patchcost)
       # Issue 12: what patching that varies per batch costs a training step. In the gpu-small sweep on two
       # H200s, space runs trained at 0.59 MB/s and entropy runs at 0.35 against static-4's 1.2 MB/s

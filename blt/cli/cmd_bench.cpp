@@ -51,7 +51,8 @@ int bench(const Args& args) {
       .option("out", "run directory (default: a new temporary one, removed afterwards)", &out_dir)
       .option("json", "also write the results to this file", &json_path)
       .option("trace", "after the timed steps, one more step traced (ops and CUDA kernels) to this Chrome "
-              "trace file; scripts/trace_summary.py sums it by kernel (LibTorch >= 2.0 with CUDA)", &trace_path);
+              "trace file (with several ranks, rank R's to FILE.rankR); scripts/trace_summary.py sums it by "
+              "kernel (LibTorch >= 2.0 with CUDA)", &trace_path);
   if (!parser.parse(args)) return 0;
   if (steps < 1) fail("--steps must be at least 1, got {}", steps);
   if (warmup < 0) fail("--warmup must be >= 0, got {}", warmup);
@@ -60,6 +61,7 @@ int bench(const Args& args) {
   const auto env = parallel::launch_env_from_environment();
   if (env.world_size > 1 && out_dir.empty())
     fail("bench: with {} ranks give --out DIR (the ranks must agree on the run directory)", env.world_size);
+  if (env.world_size > 1 && !trace_path.empty()) trace_path += fmt::format(".rank{}", env.rank);  // one file each
 
   auto config = load_run_config(path, overrides);
   std::optional<ScratchDir> scratch;  // the run directory when none is given

@@ -50,8 +50,8 @@ struct ClipSkip {
 
 void* stream_of(const torch::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
 
-cuda::DType dtype_of(const torch::Tensor& moments) {
-  return moments.scalar_type() == torch::kBFloat16 ? cuda::DType::kBFloat16 : cuda::DType::kFloat;
+cuda::DType dtype_of(const torch::Tensor& t) {  // of a float32 or bf16 tensor
+  return t.scalar_type() == torch::kBFloat16 ? cuda::DType::kBFloat16 : cuda::DType::kFloat;
 }
 
 }  // namespace
@@ -131,6 +131,8 @@ SortedRows sort_rows(const torch::Tensor& sparse_grad) {
   const c10::cuda::CUDAGuard guard(values.device());
   cuda::sum_row_pieces(values.data_ptr<float>(), rows.data_ptr<int64_t>(), order.data_ptr<int64_t>(), count,
                        count > 0 ? values.numel() / count : 0, pieces.data_ptr<float>(), stream_of(values));
+#else
+  (void)order, (void)count;
 #endif
   return {rows, pieces};
 }

@@ -1,6 +1,6 @@
 // AdamW over one tensor with blt's CUDA kernel (adamw_kernel.h), for train/adamw.cpp: float32
-// CUDA tensors (the gradient float32 or bf16), contiguous, in a build with the kernels. Everything else takes LibTorch's fused
-// kernel or the reference loop there.
+// CUDA tensors (the gradient float32 or bf16), contiguous, in a build with the kernels.
+// Everything else takes LibTorch's fused kernel or the reference loop there.
 #pragma once
 #include <torch/torch.h>
 
