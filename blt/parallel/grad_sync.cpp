@@ -94,19 +94,20 @@ void GradSync::on_grad_ready(std::size_t param) {
 void GradSync::start(Bucket& bucket) {
   torch::NoGradGuard no_grad;
   const auto& first = params_[bucket.members.front()].value;
-  std::vector<torch::Tensor> grads;
   int64_t total = 0;
-  for (const auto i : bucket.members) {
-    const auto& p = params_[i].value;
-    grads.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
-    total += p.numel();
-  }
+  for (const auto i : bucket.members) total += params_[i].value.numel();
   bucket.flat = torch::empty({total}, first.options().dtype(reduce_dtype_.value_or(first.scalar_type())));
-  torch::cat_out(bucket.flat, grads);  // converted to the reduce dtype on the way
   int64_t offset = 0;
-  for (const auto i : bucket.members) {  // the summed values land in the views: no copy back
+  // Member by member (copy_ converts to the reduce dtype; cat's out= need not accept another
+  // dtype); the summed values land in the views: no copy back.
+  for (const auto i : bucket.members) {
     auto& p = params_[i].value;
-    p.mutable_grad() = bucket.flat.narrow(0, offset, p.numel()).view(p.sizes());
+    auto slot = bucket.flat.narrow(0, offset, p.numel());
+    if (p.grad().defined())
+      slot.copy_(p.grad().reshape({-1}));
+    else
+      slot.zero_();
+    p.mutable_grad() = slot.view(p.sizes());
     offset += p.numel();
   }
   bucket.work = comm_.all_reduce_sum_async(bucket.flat);
