@@ -1,11 +1,11 @@
 #include "blt/parallel/sharded_update.h"
 
-#include <algorithm>
 #include <optional>
 #include <set>
 
 #include "blt/core/error.h"
 #include "blt/model/transformer_layer.h"
+#include "blt/parallel/flat_layout.h"
 #include "blt/parallel/param_units.h"
 
 namespace blt::parallel {
@@ -124,10 +124,9 @@ std::vector<ParamUpdate::SliceSpec> ShardedUpdate::chunk_slices() const {
 
 std::vector<ParamUpdate::SliceSpec> ShardedUpdate::saved_slices() const {
   auto out = chunk_slices();
-  if (table_.defined()) {  // whole on every rank: each writes its share of the elements
-    const int64_t n = table_.numel(), share = (n + comm_.world_size() - 1) / comm_.world_size();
-    const int64_t begin = std::min(n, comm_.rank() * share), count = std::min(share, n - begin);
-    if (count > 0) out.push_back({segments_.size(), begin, begin, count});
+  if (table_.defined()) {  // whole on every rank: each writes its chunk of the table's flat space
+    const FlatLayout layout({{"table", table_.sizes().vec()}}, comm_.world_size());
+    for (const auto& piece : layout.pieces(comm_.rank())) out.push_back({segments_.size(), piece.begin, piece.begin, piece.count});
   }
   return out;
 }
