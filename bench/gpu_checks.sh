@@ -3,7 +3,7 @@
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
 #         benchentropy traceentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb
-#         generate multigpu scaling reducebpb trace2 sweep
+#         generate multigpu scaling reducebpb trace2 sweep versus
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace(2) / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
 # BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
@@ -168,6 +168,11 @@ for s in "$@"; do
       corpus
       stage trace-1b 300 "$blt" bench configs/blt-1b-gpu.yaml --steps 2 --warmup 2 --trace /tmp/blt-trace-1b.json \
         "${data[@]}" "${trace_set[@]}" && TAIL=100 stage trace-1b-summary 60 python3 scripts/trace_summary.py /tmp/blt-trace-1b.json --top 40 ;;
+    versus)  # a change's effect: this tree's blt bench against the older tree in VERSUS_SRC (bench/versus.sh),
+      # alternated on this machine; VERSUS_CONFIG (default configs/blt-1b-gpu.yaml), VERSUS_ROUNDS (2)
+      corpus
+      TAIL=12 stage versus 580 bash bench/versus.sh "${VERSUS_SRC:-build-versus-src}" \
+        "${VERSUS_CONFIG:-configs/blt-1b-gpu.yaml}" "${VERSUS_ROUNDS:-2}" --warmup 3 --steps 10 "${data[@]}" ;;
     trace2)  # issue 11: a blt-1b ddp step on 2 GPUs traced (each rank its own file; rank 0's summed, with its
       # idle stretches): what backward loses beside the bucket all-reduces (needs 2 GPUs)
       corpus

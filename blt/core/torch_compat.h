@@ -143,24 +143,33 @@ struct AutocastState {
   at::ScalarType dtype = at::kBFloat16;
 };
 
-// Whether CUDA autocast is on now, and to which dtype.
-inline AutocastState cuda_autocast_state() {
+// Whether autocast for `device` (CUDA or CPU) is on now, and to which dtype.
+inline AutocastState autocast_state(c10::DeviceType device) {
 #if BLT_TORCH_AT_LEAST(2, 4)
-  return {at::autocast::is_autocast_enabled(at::kCUDA), at::autocast::get_autocast_dtype(at::kCUDA)};
+  return {at::autocast::is_autocast_enabled(device), at::autocast::get_autocast_dtype(device)};
 #else
+  if (device == c10::DeviceType::CPU) return {at::autocast::is_cpu_enabled(), at::autocast::get_autocast_cpu_dtype()};
   return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype()};
 #endif
 }
 
-inline void set_cuda_autocast(const AutocastState& state) {
+inline void set_autocast(c10::DeviceType device, const AutocastState& state) {
 #if BLT_TORCH_AT_LEAST(2, 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, state.enabled);
-  at::autocast::set_autocast_dtype(at::kCUDA, state.dtype);
+  at::autocast::set_autocast_enabled(device, state.enabled);
+  at::autocast::set_autocast_dtype(device, state.dtype);
 #else
+  if (device == c10::DeviceType::CPU) {
+    at::autocast::set_cpu_enabled(state.enabled);
+    at::autocast::set_autocast_cpu_dtype(state.dtype);
+    return;
+  }
   at::autocast::set_enabled(state.enabled);
   at::autocast::set_autocast_gpu_dtype(state.dtype);
 #endif
 }
+
+inline AutocastState cuda_autocast_state() { return autocast_state(c10::DeviceType::CUDA); }
+inline void set_cuda_autocast(const AutocastState& state) { set_autocast(c10::DeviceType::CUDA, state); }
 
 // CUDA autocast for the guard's lifetime, then back to what it was.
 class CudaAutocast {

@@ -34,9 +34,17 @@ __device__ __forceinline__ float4 load4(const bf16* grad, int64_t i) {
   return make_float4(__low2float(lo), __high2float(lo), __low2float(hi), __high2float(hi));
 }
 
+// Four values rounded to bf16 into elements 4 i.. of `copy`: one 8-byte store.
+__device__ __forceinline__ void store4(bf16* copy, int64_t i, const float4& p) {
+  uint2 raw;
+  *reinterpret_cast<__nv_bfloat162*>(&raw.x) = __floats2bfloat162_rn(p.x, p.y);
+  *reinterpret_cast<__nv_bfloat162*>(&raw.y) = __floats2bfloat162_rn(p.z, p.w);
+  reinterpret_cast<uint2*>(copy)[i] = raw;
+}
+
 template <typename G>
-__global__ void adamw_vec4_kernel(float4* value, const G* grad, float4* m, float4* v, int64_t n4, AdamWScalars s,
-                                  const float* clip, const bool* skip) {
+__global__ void adamw_vec4_kernel(float4* value, const G* grad, float4* m, float4* v, bf16* copy, int64_t n4,
+                                  AdamWScalars s, const float* clip, const bool* skip) {
   if (skip != nullptr && *skip) return;
   const float c = clip != nullptr ? *clip : 1.0f;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n4;
@@ -50,17 +58,20 @@ __global__ void adamw_vec4_kernel(float4* value, const G* grad, float4* m, float
     value[i] = p;
     m[i] = a;
     v[i] = b;
+    if (copy != nullptr) store4(copy, i, p);
   }
 }
 
 template <typename G>
-__global__ void adamw_scalar_kernel(float* value, const G* grad, float* m, float* v, int64_t n, AdamWScalars s,
-                                    const float* clip, const bool* skip) {
+__global__ void adamw_scalar_kernel(float* value, const G* grad, float* m, float* v, bf16* copy, int64_t n,
+                                    AdamWScalars s, const float* clip, const bool* skip) {
   if (skip != nullptr && *skip) return;
   const float c = clip != nullptr ? *clip : 1.0f;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     adamw_element(value[i], load(grad, i), m[i], v[i], s, c);
+    if (copy != nullptr) store(copy, i, value[i]);
+  }
 }
 
 // The applied steps of `history` in (from, through] with a zero gradient: what the dense update
@@ -182,28 +193,31 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 }  // namespace
 
-void adamw(float* value, const void* grad, DType grad_type, float* exp_avg, float* exp_avg_sq, int64_t n,
-           const AdamWScalars& s, const float* clip, const bool* skip, void* stream) {
+void adamw(float* value, const void* grad, DType grad_type, float* exp_avg, float* exp_avg_sq, void* copy_out,
+           int64_t n, const AdamWScalars& s, const float* clip, const bool* skip, void* stream) {
   if (n == 0) return;
   const auto st = static_cast<cudaStream_t>(stream);
+  auto* copy = static_cast<bf16*>(copy_out);
   with_types(
       [&](auto tag) {
         using G = type_of<decltype(tag)>;
         const auto* g = static_cast<const G*>(grad);
         int64_t done = 0;
-        // A group of four gradients is 16 bytes of float32 or 8 of bf16.
+        // A group of four gradients is 16 bytes of float32 or 8 of bf16, four copy values 8 bytes.
         const bool grad_aligned = reinterpret_cast<uintptr_t>(g) % (4 * sizeof(G)) == 0;
-        if (aligned16(value) && grad_aligned && aligned16(exp_avg) && aligned16(exp_avg_sq)) {
+        const bool copy_aligned = reinterpret_cast<uintptr_t>(copy) % (4 * sizeof(bf16)) == 0;
+        if (aligned16(value) && grad_aligned && aligned16(exp_avg) && aligned16(exp_avg_sq) && copy_aligned) {
           const int64_t n4 = n / 4;
           if (n4 > 0)
             adamw_vec4_kernel<G><<<blocks_for(n4), kThreads, 0, st>>>(
                 reinterpret_cast<float4*>(value), g, reinterpret_cast<float4*>(exp_avg),
-                reinterpret_cast<float4*>(exp_avg_sq), n4, s, clip, skip);
+                reinterpret_cast<float4*>(exp_avg_sq), copy, n4, s, clip, skip);
           done = n4 * 4;
         }
         if (done < n)
           adamw_scalar_kernel<G><<<blocks_for(n - done), kThreads, 0, st>>>(
-              value + done, g + done, exp_avg + done, exp_avg_sq + done, n - done, s, clip, skip);
+              value + done, g + done, exp_avg + done, exp_avg_sq + done, copy != nullptr ? copy + done : nullptr,
+              n - done, s, clip, skip);
       },
       grad_type);
   check_launch("adamw");

@@ -20,8 +20,10 @@ struct AdamWScalars {
 // value -= step_size * m / (sqrt(v) / bias2_sqrt + eps), with g = grad * *clip (clip may be
 // null). Where *skip is true (skip may be null) nothing changes. Both are read on the device.
 // The gradient is float32 or bf16 (`grad_type`: a bf16 sum over ranks, dist.reduce_dtype).
-void adamw(float* value, const void* grad, DType grad_type, float* exp_avg, float* exp_avg_sq, int64_t n,
-           const AdamWScalars& s, const float* clip, const bool* skip, void* stream);
+// `copy_out` (bf16, may be null) receives the new values rounded to bf16: the weight's compute
+// copy (model/linear.h), written in this pass instead of cast by the next forward.
+void adamw(float* value, const void* grad, DType grad_type, float* exp_avg, float* exp_avg_sq, void* copy_out,
+           int64_t n, const AdamWScalars& s, const float* clip, const bool* skip, void* stream);
 
 // The steps that rows of a [rows x dim] table missed (lazy AdamW's catch-up, train/adamw_rows.h):
 // for each row r in `rows` (sorted; repeats are done once), every step s in (last[r], through]

@@ -58,16 +58,19 @@ cuda::DType dtype_of(const torch::Tensor& t) {  // of a float32 or bf16 tensor
 #endif
 
 void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
-                const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip) {
+                const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip, const torch::Tensor& copy) {
   TORCH_CHECK(adamw_kernel_applies(value, grad, exp_avg, exp_avg_sq),
               "adamw_step: blt's AdamW kernel takes contiguous float32 CUDA tensors of one size, the gradient float32 "
               "or bf16 (and a build with it)");
+  TORCH_CHECK(!copy.defined() || (copy.scalar_type() == torch::kBFloat16 && copy.is_contiguous() &&
+                                  copy.numel() == value.numel() && copy.device() == value.device()),
+              "adamw_step: the compute copy must be a contiguous bf16 tensor of the value's size on its device");
 #ifdef BLT_WITH_CUDA_KERNELS
   const c10::cuda::CUDAGuard guard(value.device());
   const ClipSkip flags(clip, skip, value.device());
   cuda::adamw(value.data_ptr<float>(), grad.data_ptr(), dtype_of(grad), exp_avg.data_ptr<float>(),
-              exp_avg_sq.data_ptr<float>(), value.numel(), kernel_scalars(h), flags.clip_ptr(), flags.skip_ptr(),
-              stream_of(value));
+              exp_avg_sq.data_ptr<float>(), copy.defined() ? copy.data_ptr() : nullptr, value.numel(),
+              kernel_scalars(h), flags.clip_ptr(), flags.skip_ptr(), stream_of(value));
 #else
   (void)h, (void)clip, (void)skip;
 #endif

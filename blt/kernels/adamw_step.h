@@ -24,9 +24,11 @@ AdamWStepScalars step_scalars(const AdamWHyper& h);
 
 // One step in place. `clip` multiplies the gradient (a scalar on the device, or undefined);
 // where `skip` (a bool scalar on the device, or undefined) is true nothing changes. Neither is
-// read on the host.
+// read on the host. `copy` (a contiguous bf16 tensor of the value's size on its device, or
+// undefined) receives the new values rounded to bf16, as value.to(bf16) would make them.
 void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
-                const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip);
+                const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip,
+                const torch::Tensor& copy = {});
 
 // Whether the table kernels below take this table and its moments: a contiguous float32 CUDA
 // table, moments of its size stored as float32 or bfloat16 (both alike; the arithmetic is float32),

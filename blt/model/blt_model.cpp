@@ -20,8 +20,7 @@ BltModel::BltModel(const ModelConfig& config) : CausalLM(config) {
         torch::nn::Embedding(config_.hash.tables() * config_.hash.vocab, config_.local_encoder.dim));
   global_transformer = register_module("global_transformer", GlobalTransformer(config_));
   local_decoder = register_module("local_decoder", LocalDecoder(config_));
-  lm_head = register_module(
-      "lm_head", torch::nn::Linear(torch::nn::LinearOptions(config_.local_decoder.dim, config_.vocab_size).bias(false)));
+  lm_head = register_module("lm_head", Linear(config_.local_decoder.dim, config_.vocab_size));
 }
 
 void BltModel::set_sparse_hash_gradients(bool on) {

@@ -9,6 +9,7 @@
 
 #include "blt/model/causal_lm.h"
 #include "blt/model/global_transformer.h"
+#include "blt/model/linear.h"
 #include "blt/model/local_decoder.h"
 #include "blt/model/local_encoder.h"
 
@@ -40,7 +41,7 @@ class BltModel : public CausalLM {
   torch::nn::Embedding encoder_hash_tok_embedding{nullptr};  // null when hash.functions == 0
   GlobalTransformer global_transformer{nullptr};
   LocalDecoder local_decoder{nullptr};
-  torch::nn::Linear lm_head{nullptr};
+  Linear lm_head{nullptr};
 
  private:
   torch::Tensor run(const ModelInput& input, bool dense);

@@ -8,8 +8,6 @@
 namespace blt::model {
 
 namespace {
-torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); }
-
 // Softmax accumulates in float32 for half types, like the attention kernels.
 torch::ScalarType accumulate_type(const torch::Tensor& t) {
   return t.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
@@ -18,17 +16,17 @@ torch::ScalarType accumulate_type(const torch::Tensor& t) {
 
 CrossAttentionImpl::CrossAttentionImpl(int64_t dim, int64_t heads_, int64_t kv_heads_, double norm_eps)
     : heads(heads_), kv_heads(kv_heads_), head_dim(dim / heads_) {
-  q_proj = register_module("q_proj", linear(dim, heads * head_dim));
-  k_proj = register_module("k_proj", linear(dim, kv_heads * head_dim));
-  v_proj = register_module("v_proj", linear(dim, kv_heads * head_dim));
-  o_proj = register_module("o_proj", linear(heads * head_dim, dim));
+  q_proj = register_module("q_proj", Linear(dim, heads * head_dim));
+  k_proj = register_module("k_proj", Linear(dim, kv_heads * head_dim));
+  v_proj = register_module("v_proj", Linear(dim, kv_heads * head_dim));
+  o_proj = register_module("o_proj", Linear(heads * head_dim, dim));
   q_norm = register_module("q_norm", RMSNorm(dim, norm_eps));
   k_norm = register_module("k_norm", RMSNorm(dim, norm_eps));
 }
 
 double CrossAttentionImpl::scale() const { return 1.0 / std::sqrt(static_cast<double>(head_dim)); }
 
-torch::Tensor CrossAttentionImpl::project_kv(torch::nn::Linear& proj, const torch::Tensor& x) {
+torch::Tensor CrossAttentionImpl::project_kv(Linear& proj, const torch::Tensor& x) {
   auto t = proj->forward(x).view({x.size(0), x.size(1), kv_heads, head_dim});
   if (kv_heads == heads) return t;
   const int64_t rep = heads / kv_heads;

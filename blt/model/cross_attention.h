@@ -16,6 +16,7 @@
 
 #include <utility>
 
+#include "blt/model/linear.h"
 #include "blt/model/rms_norm.h"
 
 namespace blt::model {
@@ -42,7 +43,7 @@ class CrossAttentionImpl : public torch::nn::Module {
   torch::Tensor dense(const torch::Tensor& queries, const torch::Tensor& kv, const torch::Tensor& mask);
 
   RMSNorm q_norm{nullptr}, k_norm{nullptr};
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 
  private:
@@ -51,7 +52,7 @@ class CrossAttentionImpl : public torch::nn::Module {
   torch::Tensor attend(const torch::Tensor& byte_queries, const torch::Tensor& q, const torch::Tensor& keys,
                        const torch::Tensor& values);
   // [B, N, dim] -> [B, N, heads, head_dim] with key/value heads repeated for GQA.
-  torch::Tensor project_kv(torch::nn::Linear& proj, const torch::Tensor& x);
+  torch::Tensor project_kv(Linear& proj, const torch::Tensor& x);
   double scale() const;
 };
 TORCH_MODULE(CrossAttention);

@@ -4,14 +4,10 @@
 
 namespace blt::model {
 
-namespace {
-torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); }
-}  // namespace
-
 FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
-  gate_proj = register_module("gate_proj", linear(dim, hidden));
-  up_proj = register_module("up_proj", linear(dim, hidden));
-  down_proj = register_module("down_proj", linear(hidden, dim));
+  gate_proj = register_module("gate_proj", Linear(dim, hidden));
+  up_proj = register_module("up_proj", Linear(dim, hidden));
+  down_proj = register_module("down_proj", Linear(hidden, dim));
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {

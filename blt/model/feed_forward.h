@@ -2,6 +2,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "blt/model/linear.h"
+
 namespace blt::model {
 
 class FeedForwardImpl : public torch::nn::Module {
@@ -9,7 +11,7 @@ class FeedForwardImpl : public torch::nn::Module {
   FeedForwardImpl(int64_t dim, int64_t hidden);
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(FeedForward);
 

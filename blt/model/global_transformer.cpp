@@ -5,8 +5,7 @@ namespace blt::model {
 GlobalTransformerImpl::GlobalTransformerImpl(const ModelConfig& config) : shape_(config.global) {
   const int64_t in = config.cross_attn_k * config.local_encoder.dim;
   if (in != shape_.dim)
-    token_embedding_projection = register_module(
-        "token_embedding_projection", torch::nn::Linear(torch::nn::LinearOptions(in, shape_.dim).bias(false)));
+    token_embedding_projection = register_module("token_embedding_projection", Linear(in, shape_.dim));
   layers = register_module("layers", make_layers(shape_));
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "blt/model/linear.h"
 #include "blt/model/model_config.h"
 #include "blt/model/transformer_layer.h"
 
@@ -16,7 +17,7 @@ class GlobalTransformerImpl : public torch::nn::Module {
   // The layers' input: patch_states [B, P, k * d_l] -> [B, P, d_g].
   torch::Tensor project(const torch::Tensor& patch_states);
 
-  torch::nn::Linear token_embedding_projection{nullptr};  // null when k * d_l == d_g
+  Linear token_embedding_projection{nullptr};  // null when k * d_l == d_g
   torch::nn::ModuleList layers{nullptr};
 
  private:

@@ -7,9 +7,8 @@ namespace blt::model {
 LocalDecoderImpl::LocalDecoderImpl(const ModelConfig& config)
     : shape_(config.local_decoder), k_(config.cross_attn_k), all_layers_(config.cross_attn_all_decoder_layers) {
   layers = register_module("layers", make_layers(shape_));
-  patch_embedding_projection = register_module(
-      "patch_embedding_projection",
-      torch::nn::Linear(torch::nn::LinearOptions(config.global.dim, shape_.dim * k_).bias(false)));
+  patch_embedding_projection =
+      register_module("patch_embedding_projection", Linear(config.global.dim, shape_.dim * k_));
   norm = register_module("norm", RMSNorm(shape_.dim, shape_.norm_eps));
   cross_attn_layers = register_module("cross_attn_layers", torch::nn::ModuleList());
   const int64_t n_cross = all_layers_ ? shape_.layers : 1;

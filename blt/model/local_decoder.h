@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "blt/model/cross_attention.h"
+#include "blt/model/linear.h"
 #include "blt/model/model_config.h"
 #include "blt/model/rms_norm.h"
 #include "blt/model/transformer_layer.h"
@@ -26,7 +27,7 @@ class LocalDecoderImpl : public torch::nn::Module {
     return cross_attn_layers[static_cast<std::size_t>(all_layers_ ? layer : 0)]->as<CrossAttention>();
   }
 
-  torch::nn::Linear patch_embedding_projection{nullptr};
+  Linear patch_embedding_projection{nullptr};
   torch::nn::ModuleList layers{nullptr};
   torch::nn::ModuleList cross_attn_layers{nullptr};
   RMSNorm norm{nullptr};

@@ -14,8 +14,8 @@ LocalEncoderImpl::LocalEncoderImpl(const ModelConfig& config)
     : shape_(config.local_encoder), k_(config.cross_attn_k), all_layers_(config.cross_attn_all_encoder_layers) {
   embed_tokens = register_module("embed_tokens", torch::nn::Embedding(config.vocab_size, shape_.dim));
   layers = register_module("layers", make_layers(shape_));
-  patch_embedding_projection = register_module(
-      "patch_embedding_projection", torch::nn::Linear(torch::nn::LinearOptions(shape_.dim, shape_.dim * k_).bias(false)));
+  patch_embedding_projection =
+      register_module("patch_embedding_projection", Linear(shape_.dim, shape_.dim * k_));
   cross_attn_layers = register_module("cross_attn_layers", torch::nn::ModuleList());
   const int64_t n_cross = all_layers_ ? shape_.layers : 1;
   for (int64_t i = 0; i < n_cross; ++i)

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "blt/model/cross_attention.h"
+#include "blt/model/linear.h"
 #include "blt/model/model_config.h"
 #include "blt/model/transformer_layer.h"
 
@@ -28,7 +29,7 @@ class LocalEncoderImpl : public torch::nn::Module {
 
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
-  torch::nn::Linear patch_embedding_projection{nullptr};
+  Linear patch_embedding_projection{nullptr};
   torch::nn::ModuleList cross_attn_layers{nullptr};
 
  private:

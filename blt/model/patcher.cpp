@@ -5,6 +5,7 @@
 
 #include "blt/core/error.h"
 #include "blt/core/torch_compat.h"
+#include "blt/model/linear.h"
 #include "blt/model/token_ids.h"
 
 namespace blt::model {
@@ -102,6 +103,8 @@ Patcher::Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_m
     : config_(std::move(config)), entropy_model_(std::move(entropy_model)) {
   const bool needs_model = config_.mode == "entropy" || config_.mode == "entropy_monotonic";
   if (needs_model && !entropy_model_) fail("patching.mode {} needs an entropy model (patching.entropy_model)", config_.mode);
+  // Frozen weights: cast to bf16 once, at the first use, not in every forward (model/linear.h).
+  if (entropy_model_ && config_.entropy_precision == "bf16") keep_compute_copies(*entropy_model_, torch::kBFloat16);
 }
 
 torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in, const SequenceSpans& documents_in) const {

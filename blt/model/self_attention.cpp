@@ -7,15 +7,14 @@
 namespace blt::model {
 
 namespace {
-torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); }
 }  // namespace
 
 SelfAttentionImpl::SelfAttentionImpl(int64_t dim, int64_t heads_, int64_t kv_heads_)
     : heads(heads_), kv_heads(kv_heads_), head_dim(dim / heads_) {
-  q_proj = register_module("q_proj", linear(dim, heads * head_dim));
-  k_proj = register_module("k_proj", linear(dim, kv_heads * head_dim));
-  v_proj = register_module("v_proj", linear(dim, kv_heads * head_dim));
-  o_proj = register_module("o_proj", linear(heads * head_dim, dim));
+  q_proj = register_module("q_proj", Linear(dim, heads * head_dim));
+  k_proj = register_module("k_proj", Linear(dim, kv_heads * head_dim));
+  v_proj = register_module("v_proj", Linear(dim, kv_heads * head_dim));
+  o_proj = register_module("o_proj", Linear(heads * head_dim, dim));
 }
 
 torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const RopeTable& rope, const AttentionPattern& pattern) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "blt/model/attention_masks.h"
+#include "blt/model/linear.h"
 #include "blt/model/rope.h"
 
 namespace blt::model {
@@ -21,7 +22,7 @@ class SelfAttentionImpl : public torch::nn::Module {
   // `allowed` [B, T+1] (true = may attend) covers the cached positions then the new one.
   torch::Tensor step(const torch::Tensor& x, const RopeTable& rope, LayerKVCache& cache, const torch::Tensor& allowed);
 
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 };
 TORCH_MODULE(SelfAttention);

@@ -12,7 +12,7 @@ TransformerLM::TransformerLM(const ModelConfig& config) : CausalLM(config) {
   embed_tokens = register_module("embed_tokens", torch::nn::Embedding(config_.vocab_size, s.dim));
   layers = register_module("layers", make_layers(s));
   norm = register_module("norm", RMSNorm(s.dim, s.norm_eps));
-  lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(s.dim, config_.vocab_size).bias(false)));
+  lm_head = register_module("lm_head", Linear(s.dim, config_.vocab_size));
 }
 
 AttentionPattern TransformerLM::pattern_for(const torch::Tensor& tokens, const SequenceSpans& documents) const {

@@ -10,6 +10,7 @@
 
 #include "blt/model/causal_lm.h"
 #include "blt/model/kv_cache.h"
+#include "blt/model/linear.h"
 #include "blt/model/transformer_layer.h"
 
 namespace blt::model {
@@ -36,7 +37,7 @@ class TransformerLM : public CausalLM {
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
-  torch::nn::Linear lm_head{nullptr};
+  Linear lm_head{nullptr};
 
  private:
   AttentionPattern pattern_for(const torch::Tensor& tokens, const SequenceSpans& documents) const;

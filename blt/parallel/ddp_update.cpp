@@ -21,11 +21,21 @@ parallel::FlatLayout layout_of(const ParamShapes& shapes, int world_size) {
   return FlatLayout(std::move(entries), world_size);
 }
 
+// `model`'s parameters, each linear weight with its compute copy in `dtype` when there is one.
+std::vector<train::AdamW::Param> params_with_copies(model::CausalLM& model, c10::optional<torch::ScalarType> dtype) {
+  auto params = model_params(model);
+  if (!dtype) return params;
+  for (const auto& copy : model::keep_compute_copies(model, *dtype))
+    for (auto& p : params)
+      if (p.value.is_same(copy->weight())) p.compute_copy = copy;
+  return params;
+}
+
 }  // namespace
 
 DdpUpdate::DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config,
-                     const DistConfig& dist)
-    : DdpUpdate(model_params(model), sparse_hash_table(model, config), comm, config, dist) {
+                     const DistConfig& dist, c10::optional<torch::ScalarType> compute_dtype)
+    : DdpUpdate(params_with_copies(model, compute_dtype), sparse_hash_table(model, config), comm, config, dist) {
   if (sparse_hash_table(model, config).defined()) catch_up_ = std::make_unique<TableCatchUp>(model, *optimizer_);
 }
 

@@ -4,7 +4,8 @@
 // parameters) and loads every parameter whole.
 //
 // With train.optimizer.sparse_hash_rows the hash n-gram tables take the row-sparse path of
-// parallel/hash_rows.h: their rows are exchanged among the buckets' all-reduces.
+// parallel/hash_rows.h: their rows are exchanged among the buckets' all-reduces. Only ddp keeps
+// compute copies of the weights: every write of its weights is AdamW's or a tensor op's.
 #pragma once
 #include <memory>
 
@@ -17,8 +18,10 @@ namespace blt::parallel {
 
 class DdpUpdate : public ParamUpdate {
  public:
-  // Gradients summed in dist.reduce_dtype, in buckets of dist.bucket_mb.
-  DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, const DistConfig& dist);
+  // Gradients summed in dist.reduce_dtype, in buckets of dist.bucket_mb; with `compute_dtype`, the
+  // model's linear weights keep compute copies in it that AdamW writes (model/linear.h).
+  DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, const DistConfig& dist,
+            c10::optional<torch::ScalarType> compute_dtype = c10::nullopt);
   void before_last_backward() override { grad_sync_.reduce_in_next_backward(); }
 
  private:

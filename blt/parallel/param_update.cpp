@@ -112,7 +112,8 @@ torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm) {
 }
 
 std::unique_ptr<ParamUpdate> make_param_update(const DistConfig& dist, model::CausalLM& model, Comm& comm,
-                                               const train::OptimizerConfig& config) {
+                                               const train::OptimizerConfig& config,
+                                               c10::optional<torch::ScalarType> compute_dtype) {
   {
     torch::NoGradGuard no_grad;
     for (auto& p : model.parameters()) {
@@ -121,7 +122,7 @@ std::unique_ptr<ParamUpdate> make_param_update(const DistConfig& dist, model::Ca
     }
   }
   const auto reduce = dist.reduce_scalar_type();
-  if (dist.strategy == "ddp") return std::make_unique<DdpUpdate>(model, comm, config, dist);
+  if (dist.strategy == "ddp") return std::make_unique<DdpUpdate>(model, comm, config, dist, compute_dtype);
   if (dist.strategy == "zero2") return std::make_unique<ShardedUpdate>(model, comm, config, /*fsdp=*/false, reduce);
   if (dist.strategy == "fsdp") return std::make_unique<ShardedUpdate>(model, comm, config, /*fsdp=*/true, reduce);
   fail("dist.strategy '{}' is not one of ddp, zero2, fsdp", dist.strategy);

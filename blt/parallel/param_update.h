@@ -114,8 +114,12 @@ torch::Tensor squared_norm(const std::vector<torch::Tensor>& grads, const torch:
 torch::Tensor clip_factor(const torch::Tensor& norm, double max_norm);
 
 // The strategy named by dist.strategy, summing gradients in dist.reduce_dtype, over `model`'s
-// parameters (made equal to rank 0's first).
+// parameters (made equal to rank 0's first). `compute_dtype`: the dtype autocast runs the forward
+// in (bf16), if any. ddp then keeps compute copies of the linear weights in it, which its AdamW
+// writes in the update's pass (model/linear.h); zero2 and fsdp write their weights by all-gathers
+// and let autocast cast them.
 std::unique_ptr<ParamUpdate> make_param_update(const DistConfig& dist, model::CausalLM& model, Comm& comm,
-                                               const train::OptimizerConfig& config);
+                                               const train::OptimizerConfig& config,
+                                               c10::optional<torch::ScalarType> compute_dtype = c10::nullopt);
 
 }  // namespace blt::parallel

@@ -78,7 +78,7 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads, const torch
       if (g.scalar_type() != p.value.scalar_type() &&
           !(fused_ && kernels::adamw_kernel_applies(p.value, g, exp_avg_[i], exp_avg_sq_[i])))
         g = g.to(p.value.scalar_type());
-      slots.push_back({p.value, g, exp_avg_[i], exp_avg_sq_[i], p.decay});
+      slots.push_back({p.value, g, exp_avg_[i], exp_avg_sq_[i], p.decay, p.compute_copy.get()});
     }
   }
   if (fused_)
@@ -126,6 +126,7 @@ void AdamW::reference_update(std::vector<Slot>& slots, double lr, const torch::T
     s.exp_avg_sq.mul_(b2).addcmul_(grad, grad, 1.0 - b2);
     const auto denom = (s.exp_avg_sq.sqrt() / k.bias2_sqrt).add_(config_.eps);
     s.value.addcdiv_(s.exp_avg, denom, -k.step_size);
+    if (s.copy != nullptr) s.copy->refresh();
   }
 }
 
@@ -139,7 +140,8 @@ void AdamW::fused_update(std::vector<Slot>& slots, double lr, const torch::Tenso
   for (std::size_t i = 0; i < slots.size(); ++i) {
     auto& s = slots[i];
     if (kernels::adamw_kernel_applies(s.value, s.grad, s.exp_avg, s.exp_avg_sq)) {
-      kernels::adamw_step(s.value, s.grad, s.exp_avg, s.exp_avg_sq, hyper(lr, s.decay), clip32, skip);
+      kernels::adamw_step(s.value, s.grad, s.exp_avg, s.exp_avg_sq, hyper(lr, s.decay), clip32, skip,
+                          s.copy != nullptr ? s.copy->storage() : torch::Tensor());
       continue;
     }
     groups[{s.decay, s.value.device().str(), static_cast<int>(s.value.scalar_type())}].push_back(i);
@@ -160,6 +162,8 @@ void AdamW::fused_update(std::vector<Slot>& slots, double lr, const torch::Tenso
     const auto found_inf = skip.defined() ? skip.to(f32) : torch::Tensor();
     compat::fused_adamw(values, gs, ms, vs, step, lr, config_.beta1, config_.beta2,
                         std::get<0>(key) ? config_.weight_decay : 0.0, config_.eps, divisor, found_inf);
+    for (const auto i : members)
+      if (slots[i].copy != nullptr) slots[i].copy->refresh();
   }
 }
 

@@ -18,11 +18,13 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "blt/model/linear.h"
 #include "blt/train/adamw_rows.h"
 #include "blt/train/train_config.h"
 
@@ -37,6 +39,9 @@ class AdamW {
     // The moments' dtype, when not the value's: bfloat16 for a table that only row-sparse
     // gradients update (train.optimizer.table_moments); the arithmetic stays in the value's.
     c10::optional<torch::ScalarType> moments = c10::nullopt;
+    // The value's compute copy (model/linear.h), which every update leaves current: blt's kernel
+    // writes it in its pass, the other paths cast it after theirs.
+    std::shared_ptr<model::ComputeCopy> compute_copy = nullptr;
   };
 
   AdamW(std::vector<Param> params, const OptimizerConfig& config);
@@ -82,6 +87,7 @@ class AdamW {
   struct Slot {
     torch::Tensor value, grad, exp_avg, exp_avg_sq;
     bool decay;
+    model::ComputeCopy* copy = nullptr;  // whole values only
   };
   void reference_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip);
   void fused_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip, const torch::Tensor& skip);

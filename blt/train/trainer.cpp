@@ -201,7 +201,9 @@ Run::Run(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOpt
   if (auto* blt = dynamic_cast<model::BltModel*>(model_.get())) blt->set_patcher(patcher_);
   if (options_.time_steps) timer_ = std::make_unique<StepTimer>(device_);
 
-  update_ = parallel::make_param_update(config_.dist, *model_, comm_, config_.train.optimizer);
+  // Under bf16 autocast the update writes the linear weights' bf16 copies (model/linear.h).
+  update_ = parallel::make_param_update(config_.dist, *model_, comm_, config_.train.optimizer,
+                                        bf16_ ? c10::optional<torch::ScalarType>(torch::kBFloat16) : c10::nullopt);
 
   train_corpus_ = std::make_shared<const data::ShardSet>(config_.data.train, config_.data.verify_checksums);
   data::LoaderOptions lo;
