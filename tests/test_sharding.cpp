@@ -241,3 +241,52 @@ TEST_CASE("param update: zero2 and fsdp keep the hash table whole and update onl
     CHECK(changed_rows < table.size(0));
   }
 }
+
+// zero2 reduce-scatters a transformer block's gradients in the backward that completes a step, as
+// soon as autograd is done with the block (parallel/sharded_hooks.h), and the other units' after it;
+// earlier micro-batches accumulate as usual. In one process the "reduce-scatter" moves the
+// gradients into the chunk, which shows where it happened: the parameters' .grad() is gone.
+TEST_CASE("param update: zero2 reduce-scatters each block inside the last backward of a step, to ddp's result",
+          "[dist][param-path]") {
+  const auto config = blt::test::load_model_preset("tiny");
+  blt::train::OptimizerConfig opt;
+  opt.lr = 1e-2;
+  blt::parallel::Comm comm;
+  torch::Generator gen = at::detail::createCPUGenerator(8);
+  const blt::model::ModelInput first{blt::test::random_tokens(2, 32, gen), torch::Tensor()};
+  const blt::model::ModelInput second{blt::test::random_tokens(2, 32, gen), torch::Tensor()};
+  std::map<std::string, std::map<std::string, torch::Tensor>> after;  // strategy -> parameters
+  for (const std::string strategy : {"ddp", "zero2"}) {
+    CAPTURE(strategy);
+    torch::manual_seed(1);
+    auto model = blt::model::build_model(config);
+    model->to(torch::kDouble);
+    auto update = blt::parallel::make_param_update(blt::parallel::DistConfig{strategy}, *model, comm, opt);
+    const auto params = model->named_parameters();
+    torch::Tensor block, other;  // a transformer block's weight, and the head's
+    for (const auto& item : params)
+      if (!block.defined() && item.key().find(".layers.") != std::string::npos) block = item.value();
+    other = params["lm_head.weight"];
+    REQUIRE(block.defined());
+    for (int step = 0; step < 2; ++step) {
+      model->forward(first).pow(2).mean().backward();
+      CHECK(block.grad().defined());  // an earlier micro-batch: accumulated as usual
+      update->before_last_backward();
+      model->forward(second).pow(2).mean().backward();
+      if (strategy == "zero2") {
+        CHECK_FALSE(block.grad().defined());  // taken by its hook inside backward
+        CHECK(other.grad().defined());        // not a block: after backward
+      }
+      update->sum_gradients();
+      if (strategy == "zero2") CHECK_FALSE(other.grad().defined());
+      update->step(opt.lr, /*max_norm=*/0.5);
+    }
+    update->with_whole_params([&] {
+      for (const auto& item : model->named_parameters()) after[strategy][item.key()] = item.value().detach().clone();
+    });
+  }
+  // float64 both; the clip norm summed per parameter (ddp) or per unit (zero2): ~1e-16 relative.
+  double worst = 0;
+  for (const auto& [name, value] : after["ddp"]) worst = std::max(worst, blt::test::max_abs_diff(value, after["zero2"].at(name)));
+  CHECK(worst < 1e-12);
+}

@@ -129,22 +129,39 @@ void Comm::broadcast_(torch::Tensor& t, int root) {
 }
 
 torch::Tensor Comm::reduce_scatter_sum(const torch::Tensor& flat) {
+  auto pending = start_reduce_scatter_sum(flat);
+  return finish_reduce_scatter(pending);
+}
+
+Comm::PendingReduce Comm::start_reduce_scatter_sum(const torch::Tensor& flat) {
   if (flat.numel() % world_size_ != 0)
     fail("reduce_scatter: {} elements do not split over {} ranks", flat.numel(), world_size_);
   const int64_t n = flat.numel() / world_size_;
-  if (!distributed()) return flat.clone();
+  PendingReduce pending;
+  if (!distributed()) {
+    pending.out = flat.clone();
+    return pending;
+  }
   if (native_flat_) {
-    auto out = torch::empty({n}, flat.options());
-    auto input = flat.contiguous();
+    pending.input = flat.contiguous();
+    pending.out = torch::empty({n}, flat.options());
     c10d::ReduceScatterOptions options;
     options.reduceOp = c10d::ReduceOp::SUM;
-    wait(backend_->_reduce_scatter_base(out, input, options));
-    return out;
+    pending.work = backend_->_reduce_scatter_base(pending.out, pending.input, options);
+    return pending;
   }
-  // Same result through an all-reduce: each rank keeps its chunk of the sum.
+  // Same result through an all-reduce: each rank keeps its chunk of the sum (Gloo: done here).
   auto sum = flat.contiguous().clone();
   all_reduce_sum_(sum);
-  return sum.narrow(0, rank_ * n, n).clone();
+  pending.out = sum.narrow(0, rank_ * n, n).clone();
+  return pending;
+}
+
+torch::Tensor Comm::finish_reduce_scatter(PendingReduce& pending) {
+  wait(pending.work);
+  pending.work.reset();
+  pending.input = torch::Tensor();
+  return pending.out;
 }
 
 torch::Tensor Comm::all_gather(const torch::Tensor& chunk) {

@@ -42,6 +42,14 @@ class Comm {
   void broadcast_(torch::Tensor& t, int root = 0);
   // flat [world * n] -> this rank's sum-reduced chunk [n].
   torch::Tensor reduce_scatter_sum(const torch::Tensor& flat);
+  // reduce_scatter_sum() in two halves, so that work can run while it is in flight (on NCCL
+  // finish makes the current stream wait, not the host).
+  struct PendingReduce {
+    c10::intrusive_ptr<compat::CommWork> work;  // null when there was nothing to wait for
+    torch::Tensor input, out;                   // the input stays referenced until finished
+  };
+  PendingReduce start_reduce_scatter_sum(const torch::Tensor& flat);
+  torch::Tensor finish_reduce_scatter(PendingReduce& pending);
   // this rank's chunk [n] -> concatenation of every rank's chunk [world * n].
   torch::Tensor all_gather(const torch::Tensor& chunk);
   // The same into `out` (contiguous, [world * n], same device and dtype as `chunk`).

@@ -5,7 +5,7 @@
 //   zero2  gradients reduce-scattered per unit, AdamW on this rank's fp32 chunk of the
 //          flat parameter space, updated chunks all-gathered (parallel/sharded_update)
 //   fsdp   as zero2, but transformer blocks and embedding tables are whole only while
-//          they are used (parallel/fsdp_hooks)
+//          they are used (parallel/sharded_hooks)
 #pragma once
 #include <functional>
 #include <memory>

@@ -59,6 +59,11 @@ ShardedUnit::ShardedUnit(const ParamUnit& unit, const std::set<std::string>& dec
 }
 
 void ShardedUnit::reduce_scatter_grads() {
+  start_reduce_scatter_grads();
+  finish_reduce_scatter_grads();
+}
+
+void ShardedUnit::start_reduce_scatter_grads() {
   torch::NoGradGuard no_grad;
   // In one process the chunk is the whole space: the gradients go straight into it (no flat
   // buffer, no collective); across ranks into a zeroed flat buffer, in the reduce dtype, that is
@@ -74,10 +79,20 @@ void ShardedUnit::reduce_scatter_grads() {
     into.narrow(0, e.offset, e.numel).add_(p.grad().reshape({-1}));
     p.mutable_grad() = torch::Tensor();
   }
-  if (across_ranks) grad_.add_(comm_.reduce_scatter_sum(into));
+  if (across_ranks) reducing_.push_back(comm_.start_reduce_scatter_sum(into));
 }
 
-void ShardedUnit::zero_grad() { grad_.zero_(); }
+void ShardedUnit::finish_reduce_scatter_grads() {
+  if (reducing_.empty()) return;
+  torch::NoGradGuard no_grad;
+  grad_.add_(comm_.finish_reduce_scatter(reducing_.front()));
+  reducing_.pop_front();
+}
+
+void ShardedUnit::zero_grad() {
+  if (!reducing_.empty()) fail("sharding: unit {} zeroes its gradient with a reduce-scatter in flight", name_);
+  grad_.zero_();
+}
 
 bool ShardedUnit::has_param_grads() const {
   return std::any_of(params_.begin(), params_.end(), [](const torch::Tensor& p) { return p.grad().defined(); });

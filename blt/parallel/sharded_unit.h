@@ -7,6 +7,7 @@
 // memory in place, so that tensors autograd saved from the parameters free it
 // too, and gather() refills that same memory (as PyTorch's FSDP does).
 #pragma once
+#include <deque>
 #include <optional>
 #include <set>
 #include <string>
@@ -44,6 +45,13 @@ class ShardedUnit {
   // Adds the parameters' .grad() summed over ranks to grad() (missing ones count
   // as zero) and clears the parameters' gradients.
   void reduce_scatter_grads();
+  // The same in two halves, so that the collective runs while later work does (backward's):
+  // start takes the gradients (clearing them) and starts it; finish adds its result to grad()
+  // (on CUDA the stream waits for it, not the host). Several may be in flight; finish completes
+  // the oldest.
+  void start_reduce_scatter_grads();
+  void finish_reduce_scatter_grads();
+  bool reduce_in_flight() const { return !reducing_.empty(); }
   void zero_grad();
   // Whether any parameter holds a .grad() not yet reduce-scattered.
   bool has_param_grads() const;
@@ -69,6 +77,7 @@ class ShardedUnit {
   bool aliased_;  // master_ is full_ (one process, kept whole)
   bool gathered_ = true;
   std::optional<Comm::PendingGather> pending_;  // begun by start_gather()
+  std::deque<Comm::PendingReduce> reducing_;    // begun by start_reduce_scatter_grads(), oldest first
 };
 
 }  // namespace blt::parallel

@@ -31,6 +31,7 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::P
   }
   const auto modules = model.named_modules("", /*include_self=*/false);
   std::vector<train::AdamW::Param> chunk_params;
+  std::vector<std::pair<ShardedUnit*, GatherHook*>> blocks;  // fsdp's, in module order
   for (const auto& unit : split_into_units(named)) {
     units_.push_back(std::make_unique<ShardedUnit>(unit, decayed, comm, /*kept_whole=*/!fsdp_, reduce_dtype));
     auto& u = *units_.back();
@@ -43,23 +44,22 @@ ShardedUpdate::ShardedUpdate(model::CausalLM& model, std::vector<train::AdamW::P
     const bool block = module && std::dynamic_pointer_cast<model::TransformerLayerImpl>(*module);
     const bool table = module && std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(*module);
     hooks_.push_back(nullptr);
-    if (fsdp_ && block) hooks_.back() = std::make_unique<GatherHook>(u, GatherHook::Kind::kBlock);
-    if (fsdp_ && table) hooks_.back() = std::make_unique<GatherHook>(u, GatherHook::Kind::kTable);
-    reduced_in_backward_.push_back(fsdp_ && block);
+    if (fsdp_ && (block || table)) {
+      auto hook = std::make_unique<GatherHook>(u, block ? GatherHook::Kind::kBlock : GatherHook::Kind::kTable, reduces_);
+      if (block) blocks.push_back({&u, hook.get()});
+      hooks_.back() = std::move(hook);
+    } else if (block) {
+      hooks_.back() = std::make_unique<ReduceHook>(u, reduces_, reduce_in_backward_);
+    }
     if (hooks_.back()) {
       hooked_modules_.push_back(module->get());
       model::set_unit_hook(module->get(), hooks_.back().get());
     }
   }
   // Blocks run in module order (encoder, global, decoder layers), so each prefetches its neighbour.
-  std::vector<std::size_t> blocks;
-  for (std::size_t i = 0; i < units_.size(); ++i)
-    if (reduced_in_backward_[i]) blocks.push_back(i);
-  for (std::size_t k = 0; k < blocks.size(); ++k) {
-    auto* next = k + 1 < blocks.size() ? units_[blocks[k + 1]].get() : nullptr;
-    auto* previous = k > 0 ? units_[blocks[k - 1]].get() : nullptr;
-    hooks_[blocks[k]]->set_neighbours(next, previous);
-  }
+  for (std::size_t k = 0; k < blocks.size(); ++k)
+    blocks[k].second->set_neighbours(k + 1 < blocks.size() ? blocks[k + 1].first : nullptr,
+                                     k > 0 ? blocks[k - 1].first : nullptr);
   if (table) {
     chunk_params.push_back(*table);
     table_rows_ = std::make_unique<GradSync>(std::vector<GradSync::Param>{{table->name, table_, true}}, comm);
@@ -86,13 +86,14 @@ void ShardedUpdate::release_whole() {
 
 void ShardedUpdate::sum_gradients_over_ranks() {
   torch::NoGradGuard no_grad;
-  for (std::size_t i = 0; i < units_.size(); ++i) {
-    auto& u = *units_[i];
-    if (!reduced_in_backward_[i])
-      u.reduce_scatter_grads();
-    else if (u.has_param_grads())  // autograd ran a gradient into the block after its hook had passed it on
-      fail("fsdp: unit {} has parameter gradients left after backward", u.name());
+  for (auto& u : units_) {
+    if (!reduces_.started(*u))
+      reduces_.start(*u);
+    else if (u->has_param_grads())  // autograd ran a gradient into the block after its hook had passed it on
+      fail("{}: unit {} has parameter gradients left after backward", fsdp_ ? "fsdp" : "zero2", u->name());
   }
+  reduces_.finish_all();
+  reduce_in_backward_ = false;
   if (table_rows_) table_rows_->all_reduce_grads();
 }
 

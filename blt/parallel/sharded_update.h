@@ -5,13 +5,18 @@
 // follows the parameter the elements belong to. A step reduce-scatters the
 // gradients, clips them by the global norm (squared chunk norms summed over
 // ranks) and steps the chunks.
-//   zero2  keeps every unit gathered: the updated chunks are all-gathered after each step.
+//   zero2  keeps every unit gathered: the updated chunks are all-gathered after each step. In
+//          the backward that completes a step, each transformer block's gradients are
+//          reduce-scattered as soon as the block's backward is done (parallel/sharded_hooks),
+//          while backward goes on; the other units' after it.
 //   fsdp   keeps only the chunks between uses. Transformer blocks and embedding tables
-//          are gathered by their hooks (parallel/fsdp_hooks) just before their forward and
+//          are gathered by their hooks (parallel/sharded_hooks) just before their forward and
 //          freed after it; a block is gathered again for its backward and reduce-scattered
 //          right after it, and each block prefetches the next one to run. The other units
 //          (cross attention, norms, projections, head) stay whole: gathered again after each
 //          step, ready for the next forward pass.
+// Reduce-scatters started in backward are waited for (by the stream, not the host) two blocks
+// later or after backward, so they overlap the backward of the blocks before.
 // With train.optimizer.sparse_hash_rows the hash table stays out of the units: whole on every
 // rank, its rows exchanged and updated as under ddp (parallel/hash_rows.h), so a step moves the
 // rows it used instead of reduce-scattering and updating a dense 3 G-parameter gradient.
@@ -20,10 +25,10 @@
 #include <optional>
 #include <vector>
 
-#include "blt/parallel/fsdp_hooks.h"
 #include "blt/parallel/grad_sync.h"
 #include "blt/parallel/hash_rows.h"
 #include "blt/parallel/param_update.h"
+#include "blt/parallel/sharded_hooks.h"
 #include "blt/parallel/sharded_unit.h"
 
 namespace blt::parallel {
@@ -34,6 +39,8 @@ class ShardedUpdate : public ParamUpdate {
   ShardedUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config, bool fsdp,
                 std::optional<c10::ScalarType> reduce_dtype = std::nullopt);
   ~ShardedUpdate() override;
+  // zero2: the coming backward reduce-scatters each block as it completes (fsdp's always does).
+  void before_last_backward() override { reduce_in_backward_ = true; }
 
  private:
   void sum_gradients_over_ranks() override;
@@ -58,9 +65,11 @@ class ShardedUpdate : public ParamUpdate {
   void chunks_changed();
 
   std::vector<std::unique_ptr<ShardedUnit>> units_;
-  std::vector<std::unique_ptr<GatherHook>> hooks_;  // per unit; null for the units kept whole
-  std::vector<bool> reduced_in_backward_;                 // per unit: by its hook (blocks)
+  // Per unit: fsdp's GatherHook (blocks, tables), zero2's ReduceHook (blocks), else null.
+  std::vector<std::unique_ptr<BlockHook>> hooks_;
   std::vector<const torch::nn::Module*> hooked_modules_;
+  BackwardReduces reduces_{2};
+  bool reduce_in_backward_ = false;  // zero2's hooks are armed (until the gradients are summed)
   std::vector<Segment> segments_;  // optimizer parameters 0 .. segments_.size() - 1
   // The hash table under sparse_hash_rows (else undefined): the optimizer's last parameter.
   torch::Tensor table_;

@@ -1,4 +1,4 @@
-#include "blt/parallel/fsdp_hooks.h"
+#include "blt/parallel/sharded_hooks.h"
 
 #include "blt/core/error.h"
 
@@ -18,7 +18,7 @@ struct BlockBoundary : torch::autograd::Function<BlockBoundary> {
     return x;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto& hook = *reinterpret_cast<GatherHook*>(ctx->saved_data.at("hook").toInt());
+    auto& hook = *reinterpret_cast<BlockHook*>(ctx->saved_data.at("hook").toInt());
     if (ctx->saved_data.at("output").toBool())
       hook.begin_backward();
     else
@@ -27,11 +27,27 @@ struct BlockBoundary : torch::autograd::Function<BlockBoundary> {
   }
 };
 
-torch::Tensor block_boundary(const torch::Tensor& x, GatherHook& hook, bool output) {
-  return BlockBoundary::apply(x, reinterpret_cast<int64_t>(&hook), output);
+}  // namespace
+
+void BackwardReduces::start(ShardedUnit& unit) {
+  unit.start_reduce_scatter_grads();
+  queue_.push_back(&unit);
+  started_.insert(&unit);
+  if (queue_.size() > in_flight_) {
+    queue_.front()->finish_reduce_scatter_grads();
+    queue_.pop_front();
+  }
 }
 
-}  // namespace
+void BackwardReduces::finish_all() {
+  for (auto* unit : queue_) unit->finish_reduce_scatter_grads();
+  queue_.clear();
+  started_.clear();
+}
+
+torch::Tensor BlockHook::boundary(const torch::Tensor& x, bool output) {
+  return BlockBoundary::apply(x, reinterpret_cast<int64_t>(this), output);
+}
 
 torch::Tensor GatherHook::enter(const torch::Tensor& input) {
   if (!unit_.gathered()) unit_.gather();
@@ -39,13 +55,13 @@ torch::Tensor GatherHook::enter(const torch::Tensor& input) {
   if (kind_ == Kind::kTable || !torch::GradMode::is_enabled()) return input;
   if (!input.requires_grad())
     fail("fsdp: the input of unit {} carries no gradient, so its parameter gradients would be lost", unit_.name());
-  return block_boundary(input, *this, /*output=*/false);
+  return boundary(input, /*output=*/false);
 }
 
 torch::Tensor GatherHook::leave(const torch::Tensor& output) {
   unit_.release();
   if (kind_ == Kind::kTable || !torch::GradMode::is_enabled()) return output;
-  return block_boundary(output, *this, /*output=*/true);
+  return boundary(output, /*output=*/true);
 }
 
 void GatherHook::begin_backward() {
@@ -54,8 +70,17 @@ void GatherHook::begin_backward() {
 }
 
 void GatherHook::end_backward() {
-  unit_.reduce_scatter_grads();
+  reduces_.start(unit_);  // takes the gradients out of the parameters' memory first
   unit_.release();
+}
+
+torch::Tensor ReduceHook::enter(const torch::Tensor& input) {
+  if (!torch::GradMode::is_enabled() || !input.requires_grad()) return input;
+  return boundary(input, /*output=*/false);
+}
+
+void ReduceHook::end_backward() {
+  if (armed_) reduces_.start(unit_);
 }
 
 }  // namespace blt::parallel
