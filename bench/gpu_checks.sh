@@ -6,7 +6,8 @@
 #         generate multigpu scaling reducebpb trace2 sweep versus
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace(2) / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
-# BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b).
+# BENCH_SHAPE=blt-400m benches configs/blt-400m-gpu.yaml against the same shapes (default blt-1b);
+# BENCH_COMPILE=1 also times BltForCausalLM under torch.compile.
 # SCALING_STRATEGIES / SCALING_SET narrow and override the scaling stage (bench/scaling.sh).
 #         (multigpu, scaling, reducebpb and trace2 need 2 GPUs: nvidia-h200-x2; so does sweep with SWEEP_GPUS=2)
 # Run from the repository root with .device staged by scripts/stage-gpu.sh.
@@ -91,8 +92,10 @@ for s in "$@"; do
       bench_set=()
       for kv in ${BENCH_SET:-}; do bench_set+=(--set "$kv"); done
       shape=${BENCH_SHAPE:-blt-1b}
+      compile=()
+      [ -n "${BENCH_COMPILE:-}" ] && compile=(--compile)  # BltForCausalLM under torch.compile too
       stage bench-$shape 580 python3 scripts/bench_hf.py --blt "$blt" --config configs/$shape-gpu.yaml --shape $shape \
-        --modes "${BENCH_MODES:-bf16,amp}" --data "$train" "${bench_set[@]}" ;;
+        --modes "${BENCH_MODES:-bf16,amp}" --data "$train" "${compile[@]}" "${bench_set[@]}" ;;
     benchentropy)  # issue 12: the same with entropy patching in the loop (entropy-100m's shapes) at mean
       # patches ~4.5 and 8 (ENTROPY_PATCHES). HF's patcher and blt's entropy model share the weights of
       # entropy-100m trained ENTROPY_TRAIN_STEPS (default 300) steps on the corpus without its window (HF's
