@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "blt/config/run_config.h"
 #include "blt/model/causal_lm.h"
@@ -13,6 +14,13 @@ namespace blt::test {
 
 inline model::ModelConfig load_model_preset(const std::string& name, std::vector<std::string> overrides = {}) {
   return load_run_config(source_path("configs/model/" + name + ".yaml"), overrides).model;
+}
+
+// The CPU, and CUDA where there is one: the devices a test that covers both paths runs on.
+inline std::vector<torch::Device> cpu_and_cuda() {
+  std::vector<torch::Device> out = {torch::kCPU};
+  if (torch::cuda::is_available()) out.push_back(torch::kCUDA);
+  return out;
 }
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {

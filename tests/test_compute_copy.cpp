@@ -13,12 +13,6 @@ using blt::model::Linear;
 
 namespace {
 
-std::vector<torch::Device> devices() {
-  std::vector<torch::Device> out = {torch::kCPU};
-  if (torch::cuda::is_available()) out.push_back(torch::kCUDA);
-  return out;
-}
-
 // bf16 autocast on `device`'s type for the guard's lifetime.
 class Bf16Autocast {
  public:
@@ -35,20 +29,30 @@ class Bf16Autocast {
   blt::compat::AutocastState before_;
 };
 
-}  // namespace
-
-TEST_CASE("linear: a compute copy gives the outputs and gradients of autocast's cast, bit for bit", "[model]") {
-  for (const auto& device : devices()) {
-    INFO(device.str());
-    torch::manual_seed(3);
-    Linear plain(24, 16), kept(24, 16);
+// Two layers of one weight on `device`, the second keeping a bf16 compute copy.
+struct Twins {
+  Linear plain, kept;
+  std::shared_ptr<ComputeCopy> copy;
+  Twins(int64_t in, int64_t out, const torch::Device& device) : plain(in, out), kept(in, out) {
     {
       torch::NoGradGuard no_grad;
       kept->weight.copy_(plain->weight);
     }
     plain->to(device);
     kept->to(device);
-    const auto copy = kept->keep_compute_copy(torch::kBFloat16);
+    copy = kept->keep_compute_copy(torch::kBFloat16);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("linear: a compute copy gives the outputs and gradients of autocast's cast, bit for bit", "[model]") {
+  for (const auto& device : blt::test::cpu_and_cuda()) {
+    INFO(device.str());
+    torch::manual_seed(3);
+    Twins twins(24, 16, device);
+    auto &plain = twins.plain, &kept = twins.kept;
+    const auto& copy = twins.copy;
     const auto x = torch::randn({5, 24}, torch::TensorOptions().device(device));
     CHECK(torch::equal(kept(x), plain(x)));  // no autocast: the float32 weight itself
     CHECK_FALSE(copy->storage().defined());  // and no copy made for it
@@ -76,15 +80,13 @@ TEST_CASE("linear: a compute copy gives the outputs and gradients of autocast's 
 }
 
 TEST_CASE("linear: the copy is cast once while the weight is unchanged, again after a write to it", "[model]") {
-  for (const auto& device : devices()) {
+  for (const auto& device : blt::test::cpu_and_cuda()) {
     INFO(device.str());
     torch::manual_seed(4);
-    Linear plain(8, 8), kept(8, 8);
+    Twins twins(8, 8, device);
+    auto &plain = twins.plain, &kept = twins.kept;
+    const auto& copy = twins.copy;
     torch::NoGradGuard no_grad;
-    kept->weight.copy_(plain->weight);
-    plain->to(device);
-    kept->to(device);
-    const auto copy = kept->keep_compute_copy(torch::kBFloat16);
     const auto x = torch::randn({3, 8}, torch::TensorOptions().device(device));
     // Each forward in its own autocast region: autocast's own cache would keep plain's first cast.
     const auto same = [&] {
@@ -110,7 +112,7 @@ TEST_CASE("linear: the copy is cast once while the weight is unchanged, again af
 }
 
 TEST_CASE("adamw: every update path leaves a weight's compute copy its new value rounded to bf16", "[train][param-path]") {
-  for (const auto& device : devices()) {
+  for (const auto& device : blt::test::cpu_and_cuda()) {
     for (const bool fused : {true, false}) {
       if (fused && !device.is_cuda()) continue;  // the CPU has the reference loop only
       INFO(device.str() << (fused ? " fused" : " reference"));
@@ -141,7 +143,7 @@ TEST_CASE("param update: ddp's compute copies train as autocast's casts do, bit 
   blt::train::OptimizerConfig opt;
   opt.lr = 1e-2;
   blt::parallel::Comm comm;
-  for (const auto& device : devices()) {
+  for (const auto& device : blt::test::cpu_and_cuda()) {
     INFO(device.str());
     torch::Generator gen = at::detail::createCPUGenerator(6);
     const blt::model::ModelInput input{blt::test::random_tokens(2, 32, gen).to(device), torch::Tensor()};

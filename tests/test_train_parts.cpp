@@ -10,6 +10,7 @@
 #include "blt/train/checkpoint_store.h"
 #include "blt/train/lr_schedule.h"
 #include "helpers.h"
+#include "model_test_util.h"
 #include "train_test_util.h"
 
 using namespace blt::train;
@@ -376,9 +377,7 @@ TEST_CASE("batches ahead: the batches prepare_batch gives, in order; the loader 
 // and the arithmetic after it is the same): through blt's kernel on CUDA, which reads the bf16
 // gradient as it is (37 elements: four at a time and one alone), converted on the other paths.
 TEST_CASE("adamw: a bf16 gradient steps a float32 parameter as its float32 value does", "[train][param-path]") {
-  std::vector<torch::Device> devices = {torch::kCPU};
-  if (torch::cuda::is_available()) devices.push_back(torch::kCUDA);
-  for (const auto& device : devices) {
+  for (const auto& device : blt::test::cpu_and_cuda()) {
     INFO(device.str());
     torch::manual_seed(6);
     const auto options = torch::TensorOptions().device(device);

@@ -35,12 +35,11 @@ std::vector<train::AdamW::Param> params_with_copies(model::CausalLM& model, c10:
 
 DdpUpdate::DdpUpdate(model::CausalLM& model, Comm& comm, const train::OptimizerConfig& config,
                      const DistConfig& dist, c10::optional<torch::ScalarType> compute_dtype)
-    : DdpUpdate(params_with_copies(model, compute_dtype), sparse_hash_table(model, config), comm, config, dist) {
-  if (sparse_hash_table(model, config).defined()) catch_up_ = std::make_unique<TableCatchUp>(model, *optimizer_);
-}
+    : DdpUpdate(model, params_with_copies(model, compute_dtype), sparse_hash_table(model, config), comm, config,
+                dist) {}
 
-DdpUpdate::DdpUpdate(std::vector<train::AdamW::Param> params, const torch::Tensor& table, Comm& comm,
-                     const train::OptimizerConfig& config, const DistConfig& dist)
+DdpUpdate::DdpUpdate(model::CausalLM& model, std::vector<train::AdamW::Param> params, const torch::Tensor& table,
+                     Comm& comm, const train::OptimizerConfig& config, const DistConfig& dist)
     : ParamUpdate(comm, shapes_of(params)),
       params_(values_of(params)),
       layout_(layout_of(shapes_, comm.world_size())),
@@ -48,6 +47,7 @@ DdpUpdate::DdpUpdate(std::vector<train::AdamW::Param> params, const torch::Tenso
   for (auto& p : params)
     if (table.defined() && p.value.is_same(table)) p = table_param(p, config);
   optimizer_ = std::make_unique<train::AdamW>(std::move(params), config);
+  if (table.defined()) catch_up_ = std::make_unique<TableCatchUp>(model, *optimizer_);
 }
 
 void DdpUpdate::sum_gradients_over_ranks() { grad_sync_.all_reduce_grads(); }

@@ -28,8 +28,8 @@ class DdpUpdate : public ParamUpdate {
   void sum_gradients_over_ranks() override;
   torch::Tensor step_with_summed_gradients(double lr, double max_norm) override;
 
-  // `table`: the hash table whose gradient comes row-sparse (undefined: none).
-  DdpUpdate(std::vector<train::AdamW::Param> params, const torch::Tensor& table, Comm& comm,
+  // `table`: `model`'s hash table whose gradient comes row-sparse (undefined: none).
+  DdpUpdate(model::CausalLM& model, std::vector<train::AdamW::Param> params, const torch::Tensor& table, Comm& comm,
             const train::OptimizerConfig& config, const DistConfig& dist);
   std::vector<SliceSpec> saved_slices() const override;
   std::vector<SliceSpec> loaded_slices() const override;
