@@ -3,6 +3,7 @@
 #include "blt/core/files.h"
 #include "blt/core/torch_compat.h"
 #include "blt/data/byte_ids.h"
+#include "blt/model/linear.h"
 #include "blt/parallel/param_update.h"
 #include "blt/train/adamw.h"
 #include "blt/train/batch_ahead.h"
@@ -340,6 +341,92 @@ TEST_CASE("adamw: the fused CUDA kernel follows the reference arithmetic (needs 
   CHECK(torch::equal(fa, fa0));
   CHECK(torch::equal(ra, ra0));
   CHECK(torch::equal(fused.state().at("exp_avg.a"), m0));
+}
+
+// blt's kernel steps every tensor of an update in one launch, its blocks taking 64 K-element
+// chunks of any tensor in turn (kernels/adamw_kernel.cu). Tensors of every kind side by side (one
+// element, a tail of n % 4, exactly one chunk, several chunks and a tail, one whose storage starts
+// off a 16-byte boundary so it cannot be read four at a time, bf16 gradients, compute copies, with
+// and without weight decay) must step in the group exactly as each does in a launch of its own:
+// the same arithmetic on each element, so bit for bit. The group must also follow the reference
+// loop to its rounding, which tells a chunk that was skipped or stepped twice.
+TEST_CASE("adamw: one launch over many tensors steps each as a launch of it alone does (needs CUDA)",
+          "[train][param-path]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: the multi-tensor launch is checked on the GPU machine (bench/gpu_checks.sh test)");
+    return;
+  }
+  torch::manual_seed(7);
+  const auto options = torch::TensorOptions().device(torch::kCUDA);
+  const int64_t chunk = int64_t{1} << 16;
+  const std::vector<int64_t> sizes = {1, 37, 4, chunk, chunk + 1, 3 * chunk + 5, 1000};
+  const std::size_t unaligned = sizes.size() - 1, count = sizes.size();
+  const auto bf16_grad = [](std::size_t i) { return i == 2 || i == 5; };
+  const auto with_copy = [unaligned](std::size_t i) { return i == 1 || i == 4 || i == unaligned; };
+  std::vector<torch::Tensor> starts;
+  for (const auto n : sizes) starts.push_back(torch::randn({n}, options));
+  struct Side {
+    std::vector<torch::Tensor> values;
+    std::vector<std::shared_ptr<blt::model::ComputeCopy>> copies;
+    std::vector<AdamW::Param> params;
+  };
+  const auto side = [&] {
+    Side out;
+    for (std::size_t i = 0; i < count; ++i) {
+      auto value = starts[i].clone();
+      if (i == unaligned) {  // one float into a buffer: 4-byte aligned, not 16
+        auto buffer = torch::zeros({sizes[i] + 1}, options);
+        buffer.narrow(0, 1, sizes[i]).copy_(starts[i]);
+        value = buffer.narrow(0, 1, sizes[i]);
+      }
+      std::shared_ptr<blt::model::ComputeCopy> copy;
+      if (with_copy(i)) {
+        copy = std::make_shared<blt::model::ComputeCopy>(value, torch::kBFloat16);
+        copy->current();
+      }
+      out.values.push_back(value);
+      out.copies.push_back(copy);
+      out.params.push_back({"t" + std::to_string(i), value, i % 2 == 0, c10::nullopt, copy});
+    }
+    return out;
+  };
+  Side group = side(), alone = side(), reference = side();
+  REQUIRE(reinterpret_cast<uintptr_t>(group.values[unaligned].data_ptr()) % 16 != 0);
+  OptimizerConfig config;
+  AdamW group_opt(group.params, config), reference_opt(reference.params, config);
+  reference_opt.set_fused(false);
+  std::vector<AdamW> alone_opts;
+  for (const auto& p : alone.params) alone_opts.emplace_back(std::vector<AdamW::Param>{p}, config);
+  const double lr = 1e-2;
+  const int steps = 3;
+  for (int s = 0; s < steps; ++s) {
+    std::vector<torch::Tensor> grads;
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto g = torch::randn({sizes[i]}, options);
+      grads.push_back(bf16_grad(i) ? g.to(torch::kBFloat16) : g);
+    }
+    const auto clip = torch::full({}, 0.5, options.dtype(torch::kDouble));
+    group_opt.step(lr, grads, clip);
+    reference_opt.step(lr, grads, clip);
+    for (std::size_t i = 0; i < count; ++i) alone_opts[i].step(lr, {grads[i]}, clip);
+  }
+  double largest = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    INFO("tensor " << i << " of " << sizes[i] << " elements");
+    CHECK(torch::equal(group.values[i], alone.values[i]));
+    CHECK(torch::equal(group_opt.state().at("exp_avg_sq.t" + std::to_string(i)),
+                       alone_opts[i].state().at("exp_avg_sq.t" + std::to_string(i))));
+    if (with_copy(i)) CHECK(torch::equal(group.copies[i]->storage(), group.values[i].to(torch::kBFloat16)));
+    CHECK_FALSE(torch::equal(group.values[i], starts[i]));
+    largest = std::max(largest, starts[i].abs().max().item<double>());
+  }
+  // As in the two-tensor test above: a few ulp of each update (|update| <= ~2 lr) and of each
+  // decayed value (|theta| <= largest + steps * 2 lr), per step.
+  const double tolerance = steps * (largest + 2 * steps * lr + 2 * lr) * 8 * std::ldexp(1.0, -24);
+  for (std::size_t i = 0; i < count; ++i) {
+    INFO("tensor " << i << " against the reference loop");
+    CHECK((group.values[i] - reference.values[i]).abs().max().item<double>() <= tolerance);
+  }
 }
 
 TEST_CASE("batches ahead: the batches prepare_batch gives, in order; the loader state of those handed out",

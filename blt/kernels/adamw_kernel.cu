@@ -1,8 +1,9 @@
 // blt's AdamW kernel: the arithmetic of LibTorch's fused AdamW (and of train/adamw.cpp's
-// reference loop) for one float32 tensor per launch. LibTorch's multi-tensor kernel moved blt-1b's
-// 4.53 G parameters (28 bytes each per step) at ~2.5 TB/s, half the H200's bandwidth: it walks
-// 64 K-element chunks with a few hundred blocks per launch. Here every thread streams float4s
-// through the whole tensor, which is what a memory-bound update wants (docs/kernels.md).
+// reference loop) for every float32 tensor of a step in one launch. LibTorch's multi-tensor
+// kernel moved blt-1b's 4.53 G parameters (28 bytes each per step) at ~2.5 TB/s, half the H200's
+// bandwidth: a few hundred blocks per launch, a launch per ~100 tensors, one element per load.
+// Here a full GPU of resident blocks takes 64 K-element chunks of any tensor in turn and streams
+// float4s through them, which is what a memory-bound update wants (docs/kernels.md).
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -42,35 +43,64 @@ __device__ __forceinline__ void store4(bf16* copy, int64_t i, const float4& p) {
   reinterpret_cast<uint2*>(copy)[i] = raw;
 }
 
+// Elements [begin, end) of one tensor, by the threads of one block: four at a time where the
+// tensor's pointers allow it, the rest (its last n % 4, or all of an unaligned tensor) alone.
 template <typename G>
-__global__ void adamw_vec4_kernel(float4* value, const G* grad, float4* m, float4* v, bf16* copy, int64_t n4,
-                                  AdamWScalars s, const float* clip, const bool* skip) {
-  if (skip != nullptr && *skip) return;
-  const float c = clip != nullptr ? *clip : 1.0f;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n4;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float4 p = value[i], a = m[i], b = v[i];
-    const float4 g = load4(grad, i);
-    adamw_element(p.x, g.x, a.x, b.x, s, c);
-    adamw_element(p.y, g.y, a.y, b.y, s, c);
-    adamw_element(p.z, g.z, a.z, b.z, s, c);
-    adamw_element(p.w, g.w, a.w, b.w, s, c);
-    value[i] = p;
-    m[i] = a;
-    v[i] = b;
-    if (copy != nullptr) store4(copy, i, p);
+__device__ __forceinline__ void adamw_range(const AdamWTensor& t, int64_t begin, int64_t end, const AdamWScalars& s,
+                                            float clip) {
+  const auto* grad = static_cast<const G*>(t.grad);
+  auto* copy = static_cast<bf16*>(t.copy);
+  int64_t alone = begin;
+  if (t.vec4) {
+    const int64_t end4 = min(end, t.n / 4 * 4);
+    auto *value = reinterpret_cast<float4*>(t.value), *m = reinterpret_cast<float4*>(t.exp_avg),
+         *v = reinterpret_cast<float4*>(t.exp_avg_sq);
+    for (int64_t i = begin / 4 + threadIdx.x; i < end4 / 4; i += blockDim.x) {
+      float4 p = value[i], a = m[i], b = v[i];
+      const float4 g = load4(grad, i);
+      adamw_element(p.x, g.x, a.x, b.x, s, clip);
+      adamw_element(p.y, g.y, a.y, b.y, s, clip);
+      adamw_element(p.z, g.z, a.z, b.z, s, clip);
+      adamw_element(p.w, g.w, a.w, b.w, s, clip);
+      value[i] = p;
+      m[i] = a;
+      v[i] = b;
+      if (copy != nullptr) store4(copy, i, p);
+    }
+    alone = max(begin, end4);
+  }
+  for (int64_t i = alone + threadIdx.x; i < end; i += blockDim.x) {
+    adamw_element(t.value[i], load(grad, i), t.exp_avg[i], t.exp_avg_sq[i], s, clip);
+    if (copy != nullptr) store(copy, i, t.value[i]);
   }
 }
 
-template <typename G>
-__global__ void adamw_scalar_kernel(float* value, const G* grad, float* m, float* v, bf16* copy, int64_t n,
-                                    AdamWScalars s, const float* clip, const bool* skip) {
+// A chunk is the elements a block takes at a time: 64 float4s per thread of a 256-thread block,
+// long enough that a block streams, short enough that the last tensors' chunks spread over the SMs.
+constexpr int64_t kChunk = int64_t{1} << 16;
+
+// The tensor that chunk `chunk` belongs to: the last one whose first chunk is at or before it.
+__device__ __forceinline__ int64_t tensor_of(const AdamWTensor* tensors, int64_t count, int64_t chunk) {
+  int64_t lo = 0, hi = count - 1;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (tensors[mid].first_chunk <= chunk) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+// Every tensor's step in one launch: blocks take chunks (of any tensor) in turn.
+__global__ void adamw_kernel(const AdamWTensor* tensors, int64_t count, int64_t chunks, AdamWScalars s,
+                             const float* clip, const bool* skip) {
   if (skip != nullptr && *skip) return;
   const float c = clip != nullptr ? *clip : 1.0f;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    adamw_element(value[i], load(grad, i), m[i], v[i], s, c);
-    if (copy != nullptr) store(copy, i, value[i]);
+  for (int64_t chunk = blockIdx.x; chunk < chunks; chunk += gridDim.x) {
+    const AdamWTensor t = tensors[tensor_of(tensors, count, chunk)];
+    const int64_t begin = (chunk - t.first_chunk) * kChunk, end = min(begin + kChunk, t.n);
+    s.decay = t.decay;
+    if (t.grad_bf16) adamw_range<bf16>(t, begin, end, s, c);
+    else adamw_range<float>(t, begin, end, s, c);
   }
 }
 
@@ -184,42 +214,31 @@ __global__ void adamw_rows_kernel(float* value, M* m, M* v, int64_t dim, const i
   }
 }
 
-int blocks_for(int64_t work) {  // enough blocks to fill every SM several times, no more
-  const int64_t wanted = (work + kThreads - 1) / kThreads, cap = static_cast<int64_t>(sm_count()) * 8;
-  return static_cast<int>(wanted < cap ? wanted : cap);
-}
-
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
-void adamw(float* value, const void* grad, DType grad_type, float* exp_avg, float* exp_avg_sq, void* copy_out,
-           int64_t n, const AdamWScalars& s, const float* clip, const bool* skip, void* stream) {
-  if (n == 0) return;
-  const auto st = static_cast<cudaStream_t>(stream);
-  auto* copy = static_cast<bf16*>(copy_out);
-  with_types(
-      [&](auto tag) {
-        using G = type_of<decltype(tag)>;
-        const auto* g = static_cast<const G*>(grad);
-        int64_t done = 0;
-        // A group of four gradients is 16 bytes of float32 or 8 of bf16, four copy values 8 bytes.
-        const bool grad_aligned = reinterpret_cast<uintptr_t>(g) % (4 * sizeof(G)) == 0;
-        const bool copy_aligned = reinterpret_cast<uintptr_t>(copy) % (4 * sizeof(bf16)) == 0;
-        if (aligned16(value) && grad_aligned && aligned16(exp_avg) && aligned16(exp_avg_sq) && copy_aligned) {
-          const int64_t n4 = n / 4;
-          if (n4 > 0)
-            adamw_vec4_kernel<G><<<blocks_for(n4), kThreads, 0, st>>>(
-                reinterpret_cast<float4*>(value), g, reinterpret_cast<float4*>(exp_avg),
-                reinterpret_cast<float4*>(exp_avg_sq), copy, n4, s, clip, skip);
-          done = n4 * 4;
-        }
-        if (done < n)
-          adamw_scalar_kernel<G><<<blocks_for(n - done), kThreads, 0, st>>>(
-              value + done, g + done, exp_avg + done, exp_avg_sq + done, copy != nullptr ? copy + done : nullptr,
-              n - done, s, clip, skip);
-      },
-      grad_type);
+int64_t plan_adamw(AdamWTensor* tensors, int64_t count) {
+  int64_t chunks = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    auto& t = tensors[i];
+    if (t.n <= 0) throw std::invalid_argument("plan_adamw: an empty tensor");
+    // A group of four gradients is 16 bytes of float32 or 8 of bf16, four copy values 8 bytes.
+    const auto at = [](const void* p, int bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; };
+    t.vec4 = aligned16(t.value) && aligned16(t.exp_avg) && aligned16(t.exp_avg_sq) &&
+             at(t.grad, t.grad_bf16 ? 8 : 16) && at(t.copy, 8);
+    t.first_chunk = chunks;
+    chunks += (t.n + kChunk - 1) / kChunk;
+  }
+  return chunks;
+}
+
+void adamw(const AdamWTensor* tensors, int64_t count, int64_t chunks, const AdamWScalars& s, const float* clip,
+           const bool* skip, void* stream) {
+  if (count == 0) return;
+  const int64_t cap = static_cast<int64_t>(sm_count()) * 8;  // resident blocks, each taking chunks in turn
+  adamw_kernel<<<static_cast<unsigned>(chunks < cap ? chunks : cap), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      tensors, count, chunks, s, clip, skip);
   check_launch("adamw");
 }
 

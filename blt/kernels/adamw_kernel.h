@@ -1,6 +1,7 @@
-// The launcher of blt's AdamW kernel (adamw_kernel.cu): one float32 tensor's step, vectorised
-// (16-byte loads where the four buffers allow it), grid-stride over the whole tensor. Plain
-// pointers, as in fused_kernels.h, so that nvcc never compiles LibTorch's headers.
+// The launchers of blt's AdamW kernels (adamw_kernel.cu): the dense step of many float32 tensors
+// in one launch, vectorised (16-byte loads where the buffers allow it), and the row-sparse
+// step and catch-up of the hash tables. Plain pointers, as in fused_kernels.h, so that nvcc never
+// compiles LibTorch's headers.
 #pragma once
 #include <cstdint>
 
@@ -16,14 +17,35 @@ struct AdamWScalars {
   float bias2_sqrt;   // sqrt(1 - beta2^step)
 };
 
+// One tensor of a multi-tensor AdamW launch: value, moments (float32), gradient (float32 or bf16:
+// a bf16 sum over ranks, dist.reduce_dtype) and compute copy (bf16, may be null: the weight's
+// copy, model/linear.h, written in this pass instead of cast by the next forward).
+struct AdamWTensor {
+  float* value;
+  const void* grad;
+  float* exp_avg;
+  float* exp_avg_sq;
+  void* copy;
+  int64_t n;
+  float decay;      // 1 - lr * weight_decay, or 1 for a tensor without decay
+  int32_t grad_bf16;
+  // Set by plan_adamw: the tensor's first chunk in the launch, and whether its pointers allow
+  // 4-element accesses (16 bytes of float32, 8 of bf16).
+  int32_t vec4;
+  int64_t first_chunk;
+};
+
+// Fills first_chunk and vec4 of `tensors` (on the host, none empty) and returns the launch's chunk
+// count: each tensor is cut into chunks of a fixed size that blocks take one at a time.
+int64_t plan_adamw(AdamWTensor* tensors, int64_t count);
+
+// One launch over every tensor of `tensors` (device memory, as plan_adamw left them):
 // value *= decay; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // value -= step_size * m / (sqrt(v) / bias2_sqrt + eps), with g = grad * *clip (clip may be
-// null). Where *skip is true (skip may be null) nothing changes. Both are read on the device.
-// The gradient is float32 or bf16 (`grad_type`: a bf16 sum over ranks, dist.reduce_dtype).
-// `copy_out` (bf16, may be null) receives the new values rounded to bf16: the weight's compute
-// copy (model/linear.h), written in this pass instead of cast by the next forward.
-void adamw(float* value, const void* grad, DType grad_type, float* exp_avg, float* exp_avg_sq, void* copy_out,
-           int64_t n, const AdamWScalars& s, const float* clip, const bool* skip, void* stream);
+// null), s.decay unused (each tensor has its own). Where *skip is true (skip may be null) nothing
+// changes. Both are read on the device.
+void adamw(const AdamWTensor* tensors, int64_t count, int64_t chunks, const AdamWScalars& s, const float* clip,
+           const bool* skip, void* stream);
 
 // The steps that rows of a [rows x dim] table missed (lazy AdamW's catch-up, train/adamw_rows.h):
 // for each row r in `rows` (sorted; repeats are done once), every step s in (last[r], through]

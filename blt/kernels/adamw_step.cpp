@@ -1,6 +1,7 @@
 #include "blt/kernels/adamw_step.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "blt/kernels/fused_ops.h"
 
@@ -57,20 +58,39 @@ cuda::DType dtype_of(const torch::Tensor& t) {  // of a float32 or bf16 tensor
 }  // namespace
 #endif
 
-void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
-                const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip, const torch::Tensor& copy) {
-  TORCH_CHECK(adamw_kernel_applies(value, grad, exp_avg, exp_avg_sq),
-              "adamw_step: blt's AdamW kernel takes contiguous float32 CUDA tensors of one size, the gradient float32 "
-              "or bf16 (and a build with it)");
-  TORCH_CHECK(!copy.defined() || (copy.scalar_type() == torch::kBFloat16 && copy.is_contiguous() &&
-                                  copy.numel() == value.numel() && copy.device() == value.device()),
-              "adamw_step: the compute copy must be a contiguous bf16 tensor of the value's size on its device");
+void adamw_steps(const std::vector<AdamWTensors>& tensors, const AdamWHyper& h, const torch::Tensor& clip,
+                 const torch::Tensor& skip) {
+  if (tensors.empty()) return;
+  const auto device = tensors.front().value.device();
+  for (const auto& t : tensors) {
+    TORCH_CHECK(adamw_kernel_applies(t.value, t.grad, t.exp_avg, t.exp_avg_sq) && t.value.device() == device,
+                "adamw_steps: blt's AdamW kernel takes contiguous float32 CUDA tensors of one size, the gradient "
+                "float32 or bf16, all on one device (and a build with it)");
+    TORCH_CHECK(!t.copy.defined() || (t.copy.scalar_type() == torch::kBFloat16 && t.copy.is_contiguous() &&
+                                      t.copy.numel() == t.value.numel() && t.copy.device() == device),
+                "adamw_steps: a compute copy must be a contiguous bf16 tensor of its value's size on its device");
+  }
 #ifdef BLT_WITH_CUDA_KERNELS
-  const c10::cuda::CUDAGuard guard(value.device());
-  const ClipSkip flags(clip, skip, value.device());
-  cuda::adamw(value.data_ptr<float>(), grad.data_ptr(), dtype_of(grad), exp_avg.data_ptr<float>(),
-              exp_avg_sq.data_ptr<float>(), copy.defined() ? copy.data_ptr() : nullptr, value.numel(),
-              kernel_scalars(h), flags.clip_ptr(), flags.skip_ptr(), stream_of(value));
+  const c10::cuda::CUDAGuard guard(device);
+  const double decay = step_scalars(h).decay;
+  std::vector<cuda::AdamWTensor> plan;
+  for (const auto& t : tensors) {
+    if (t.value.numel() == 0) continue;
+    plan.push_back({t.value.data_ptr<float>(), t.grad.data_ptr(), t.exp_avg.data_ptr<float>(),
+                    t.exp_avg_sq.data_ptr<float>(), t.copy.defined() ? t.copy.data_ptr() : nullptr, t.value.numel(),
+                    t.decays ? static_cast<float>(decay) : 1.0f, t.grad.scalar_type() == torch::kBFloat16, 0, 0});
+  }
+  if (plan.empty()) return;
+  const int64_t chunks = cuda::plan_adamw(plan.data(), static_cast<int64_t>(plan.size()));
+  // The table goes to the device from pinned memory, queued on the step's stream: no host wait,
+  // and LibTorch's host allocator keeps the pinned block until the copy has run.
+  const int64_t bytes = static_cast<int64_t>(plan.size() * sizeof(cuda::AdamWTensor));
+  auto host = torch::empty({bytes}, torch::TensorOptions().dtype(torch::kByte).pinned_memory(true));
+  std::memcpy(host.data_ptr(), plan.data(), static_cast<std::size_t>(bytes));
+  const auto table = host.to(device, /*non_blocking=*/true);
+  const ClipSkip flags(clip, skip, device);
+  cuda::adamw(static_cast<const cuda::AdamWTensor*>(table.data_ptr()), static_cast<int64_t>(plan.size()), chunks,
+              kernel_scalars(h), flags.clip_ptr(), flags.skip_ptr(), stream_of(tensors.front().value));
 #else
   (void)h, (void)clip, (void)skip;
 #endif

@@ -1,7 +1,9 @@
-// AdamW over one tensor with blt's CUDA kernel (adamw_kernel.h), for train/adamw.cpp: float32
-// CUDA tensors (the gradient float32 or bf16), contiguous, in a build with the kernels.
+// AdamW with blt's CUDA kernels (adamw_kernel.h), for train/adamw.cpp: float32 CUDA tensors (the
+// gradient float32 or bf16), contiguous, in a build with the kernels, all of a step in one launch.
 // Everything else takes LibTorch's fused kernel or the reference loop there.
 #pragma once
+#include <vector>
+
 #include <torch/torch.h>
 
 namespace blt::kernels {
@@ -22,13 +24,19 @@ struct AdamWStepScalars {
 };
 AdamWStepScalars step_scalars(const AdamWHyper& h);
 
-// One step in place. `clip` multiplies the gradient (a scalar on the device, or undefined);
-// where `skip` (a bool scalar on the device, or undefined) is true nothing changes. Neither is
-// read on the host. `copy` (a contiguous bf16 tensor of the value's size on its device, or
-// undefined) receives the new values rounded to bf16, as value.to(bf16) would make them.
-void adamw_step(torch::Tensor& value, const torch::Tensor& grad, torch::Tensor& exp_avg, torch::Tensor& exp_avg_sq,
-                const AdamWHyper& h, const torch::Tensor& clip, const torch::Tensor& skip,
-                const torch::Tensor& copy = {});
+// One dense AdamW step's tensors: value, gradient and moments as adamw_kernel_applies takes them,
+// and the value's compute copy (a contiguous bf16 tensor of its size on its device, or undefined),
+// which receives the new values rounded to bf16, as value.to(bf16) would make them.
+struct AdamWTensors {
+  torch::Tensor value, grad, exp_avg, exp_avg_sq, copy;
+  bool decays;  // weight decay applies (h.weight_decay); without it the tensor steps as with 0
+};
+
+// One step in place of every tensor in `tensors` (all on one device), in one launch. `clip`
+// multiplies the gradients (a scalar on the device, or undefined); where `skip` (a bool scalar on
+// the device, or undefined) is true nothing changes. Neither is read on the host.
+void adamw_steps(const std::vector<AdamWTensors>& tensors, const AdamWHyper& h, const torch::Tensor& clip,
+                 const torch::Tensor& skip);
 
 // Whether the table kernels below take this table and its moments: a contiguous float32 CUDA
 // table, moments of its size stored as float32 or bfloat16 (both alike; the arithmetic is float32),

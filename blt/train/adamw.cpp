@@ -132,20 +132,23 @@ void AdamW::reference_update(std::vector<Slot>& slots, double lr, const torch::T
 
 void AdamW::fused_update(std::vector<Slot>& slots, double lr, const torch::Tensor& clip, const torch::Tensor& skip) {
   // blt's kernel where it applies (float32 on CUDA, in a build with the kernels: nearly twice
-  // LibTorch's speed on blt-1b, docs/kernels.md); LibTorch's multi-tensor kernel for the rest
+  // LibTorch's speed on blt-1b, docs/kernels.md), every such tensor in one launch; LibTorch's
+  // multi-tensor kernel for the rest
   // (float64 verification runs, builds without a CUDA compiler), which takes one weight decay
   // and one device and dtype per call.
-  const auto clip32 = clip.defined() ? clip.to(torch::kFloat) : torch::Tensor();
+  std::map<std::string, std::vector<kernels::AdamWTensors>> kernel_tensors;  // by device: one launch each
   std::map<std::tuple<bool, std::string, int>, std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < slots.size(); ++i) {
     auto& s = slots[i];
     if (kernels::adamw_kernel_applies(s.value, s.grad, s.exp_avg, s.exp_avg_sq)) {
-      kernels::adamw_step(s.value, s.grad, s.exp_avg, s.exp_avg_sq, hyper(lr, s.decay), clip32, skip,
-                          s.copy != nullptr ? s.copy->storage() : torch::Tensor());
+      kernel_tensors[s.value.device().str()].push_back({s.value, s.grad, s.exp_avg, s.exp_avg_sq,
+                                                        s.copy != nullptr ? s.copy->storage() : torch::Tensor(),
+                                                        s.decay});
       continue;
     }
     groups[{s.decay, s.value.device().str(), static_cast<int>(s.value.scalar_type())}].push_back(i);
   }
+  for (const auto& [device, tensors] : kernel_tensors) kernels::adamw_steps(tensors, hyper(lr, true), clip, skip);
   for (const auto& [key, members] : groups) {
     const auto& like = slots[members.front()].value;
     std::vector<torch::Tensor> values, gs, ms, vs;
