@@ -307,3 +307,45 @@ TEST_CASE("byte LM: KV-cache decoding equals the full forward for any window", "
     CHECK(max_abs_diff(torch::stack(steps, 1), full) < 1e-10);
   }
 }
+
+// build_model_on makes the parameters on their device and leaves their values to init_weights (no
+// draws of the modules' own, no host copy): a seed gives one model there, with the names and shapes
+// of the seeded CPU build, and every tensor drawn from init_weights' distribution, not left as the
+// device's memory was. The spread is checked against the seeded build's tensor of the same name (the
+// same distribution, independently drawn): two estimates of a standard deviation from n values
+// each differ by ~1/sqrt(n) relative, and six times that is the bound.
+TEST_CASE("build_model_on: parameters made on the device, initialised there as init_weights draws them", "[model]") {
+  for (const auto& device : blt::test::cpu_and_cuda()) {
+    for (const std::string preset : {"tiny", "entropy-tiny"}) {
+      INFO(device.str() << " " << preset);
+      const auto config = load_model_preset(preset);
+      torch::manual_seed(3);
+      const auto placed = build_model_on(config, device);
+      torch::manual_seed(3);
+      const auto again = build_model_on(config, device);
+      torch::manual_seed(3);
+      const auto seeded = build_model(config);
+      const auto p = placed->named_parameters(), q = again->named_parameters(), s = seeded->named_parameters();
+      REQUIRE(p.size() == s.size());
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        INFO(p[i].key());
+        const auto value = p[i].value().detach(), reference = s[i].value().detach();
+        REQUIRE(p[i].key() == s[i].key());
+        REQUIRE(value.sizes() == reference.sizes());
+        CHECK(value.device() == device);
+        CHECK(torch::equal(value, q[i].value()));
+        if (value.dim() == 1) {
+          CHECK(torch::equal(value, torch::ones_like(value)));  // norm scales start at 1
+          continue;
+        }
+        const auto v = value.cpu().to(torch::kDouble);
+        REQUIRE(torch::isfinite(v).all().item<bool>());
+        const double n = static_cast<double>(v.numel()), spread = v.std().item<double>();
+        const double expected = reference.to(torch::kDouble).std().item<double>();
+        CHECK(std::abs(spread - expected) <= 6.0 / std::sqrt(n) * expected);
+        // Cut at 3 standard deviations of the untruncated normal (0.9866 of which is the cut one's).
+        CHECK(v.abs().max().item<double>() <= 3.0 / 0.9866 * expected * (1.0 + 6.0 / std::sqrt(n)));
+      }
+    }
+  }
+}

@@ -5,6 +5,7 @@
 #include "blt/core/error.h"
 #include "blt/model/component_marks.h"
 #include "blt/model/hash_ngram.h"
+#include "blt/model/init.h"
 #include "blt/model/patch_ids.h"
 #include "blt/model/patcher.h"
 #include "blt/model/token_ids.h"
@@ -17,7 +18,7 @@ BltModel::BltModel(const ModelConfig& config) : CausalLM(config) {
   if (config_.hash.tables() > 0)
     encoder_hash_tok_embedding = register_module(
         "encoder_hash_tok_embedding",
-        torch::nn::Embedding(config_.hash.tables() * config_.hash.vocab, config_.local_encoder.dim));
+        torch::nn::Embedding(embedding_options(config_.hash.tables() * config_.hash.vocab, config_.local_encoder.dim)));
   global_transformer = register_module("global_transformer", GlobalTransformer(config_));
   local_decoder = register_module("local_decoder", LocalDecoder(config_));
   lm_head = register_module("lm_head", Linear(config_.local_decoder.dim, config_.vocab_size));

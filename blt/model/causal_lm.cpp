@@ -13,12 +13,30 @@ void CausalLM::set_activation_checkpointing(bool on) {
     if (auto* layer = dynamic_cast<TransformerLayerImpl*>(module.get())) layer->set_activation_checkpointing(on);
 }
 
-std::shared_ptr<CausalLM> build_model(const ModelConfig& config) {
+namespace {
+
+std::shared_ptr<CausalLM> construct(const ModelConfig& config) {
   config.validate();
-  std::shared_ptr<CausalLM> model;
-  if (config.type == "blt") model = std::make_shared<BltModel>(config);
-  else model = std::make_shared<TransformerLM>(config);
+  if (config.type == "blt") return std::make_shared<BltModel>(config);
+  return std::make_shared<TransformerLM>(config);
+}
+
+}  // namespace
+
+std::shared_ptr<CausalLM> build_model(const ModelConfig& config) {
+  auto model = construct(config);
   init_weights(*model);
+  return model;
+}
+
+std::shared_ptr<CausalLM> build_model_on(const ModelConfig& config, const torch::Device& device) {
+  std::shared_ptr<CausalLM> model;
+  {
+    const ParamPlacement placement(device);
+    model = construct(config);
+  }
+  init_weights(*model);
+  model->to(device);  // buffers, and anything a module made outside the placement
   return model;
 }
 

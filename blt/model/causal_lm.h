@@ -47,8 +47,13 @@ class CausalLM : public torch::nn::Module {
   ModelConfig config_;
 };
 
-// Validates the config and builds an initialised model of its type.
+// Validates the config and builds an initialised model of its type, on the CPU: the model a
+// seed has always given (init.h, ParamPlacement).
 std::shared_ptr<CausalLM> build_model(const ModelConfig& config);
+// The same shapes built on `device` and initialised there by init_weights alone (the device's
+// random numbers: another model than build_model's for a seed, the same on every rank), without
+// creating or drawing anything on the host.
+std::shared_ptr<CausalLM> build_model_on(const ModelConfig& config, const torch::Device& device);
 
 ParameterGroups parameter_groups(const torch::nn::Module& model);
 

@@ -5,6 +5,26 @@
 
 namespace blt::model {
 
+namespace {
+thread_local const ParamPlacement* placement = nullptr;
+}  // namespace
+
+ParamPlacement::ParamPlacement(const torch::Device& device) : previous_(placement), device_(device) { placement = this; }
+
+ParamPlacement::~ParamPlacement() { placement = previous_; }
+
+torch::TensorOptions param_options() {
+  return placement ? torch::TensorOptions().device(placement->device_) : torch::TensorOptions();
+}
+
+bool modules_draw_initial_values() { return placement == nullptr; }
+
+torch::nn::EmbeddingOptions embedding_options(int64_t rows, int64_t dim) {
+  torch::nn::EmbeddingOptions options(rows, dim);
+  if (!modules_draw_initial_values()) options._weight(torch::empty({rows, dim}, param_options()));
+  return options;
+}
+
 void trunc_normal_(torch::Tensor& t, double std) {
   // Inverse-CDF sampling restricted to [-3, 3] standard deviations.
   torch::NoGradGuard no_grad;

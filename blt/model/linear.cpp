@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "blt/core/torch_compat.h"
+#include "blt/model/init.h"
 
 namespace blt::model {
 namespace {
@@ -47,8 +48,8 @@ void ComputeCopy::refresh() {
 }
 
 LinearImpl::LinearImpl(int64_t in, int64_t out) {
-  weight = register_parameter("weight", torch::empty({out, in}));
-  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  weight = register_parameter("weight", torch::empty({out, in}, param_options()));
+  if (modules_draw_initial_values()) torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {

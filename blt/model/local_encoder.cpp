@@ -1,6 +1,7 @@
 #include "blt/model/local_encoder.h"
 
 #include "blt/model/component_marks.h"
+#include "blt/model/init.h"
 
 namespace blt::model {
 
@@ -12,7 +13,7 @@ torch::Tensor max_pool_patches(const torch::Tensor& states, const torch::Tensor&
 
 LocalEncoderImpl::LocalEncoderImpl(const ModelConfig& config)
     : shape_(config.local_encoder), k_(config.cross_attn_k), all_layers_(config.cross_attn_all_encoder_layers) {
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(config.vocab_size, shape_.dim));
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(embedding_options(config.vocab_size, shape_.dim)));
   layers = register_module("layers", make_layers(shape_));
   patch_embedding_projection =
       register_module("patch_embedding_projection", Linear(shape_.dim, shape_.dim * k_));

@@ -2,11 +2,12 @@
 
 #include "blt/core/torch_compat.h"
 #include "blt/kernels/fused_ops.h"
+#include "blt/model/init.h"
 
 namespace blt::model {
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
-  weight = register_parameter("weight", torch::ones({dim}));
+  weight = register_parameter("weight", torch::ones({dim}, param_options()));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {

@@ -2,6 +2,7 @@
 
 #include "blt/core/error.h"
 #include "blt/model/component_marks.h"
+#include "blt/model/init.h"
 #include "blt/model/token_ids.h"
 #include "blt/model/unit_hooks.h"
 
@@ -9,7 +10,7 @@ namespace blt::model {
 
 TransformerLM::TransformerLM(const ModelConfig& config) : CausalLM(config) {
   const auto& s = config_.transformer;
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(config_.vocab_size, s.dim));
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(embedding_options(config_.vocab_size, s.dim)));
   layers = register_module("layers", make_layers(s));
   norm = register_module("norm", RMSNorm(s.dim, s.norm_eps));
   lm_head = register_module("lm_head", Linear(s.dim, config_.vocab_size));
