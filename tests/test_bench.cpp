@@ -22,6 +22,8 @@ TEST_CASE("bench: times the timed steps by phase and writes its results", "[benc
   CHECK_THAT(r.output, Contains("3 timed steps after 1 warm-up") && Contains("backward"));
   const auto j = nlohmann::json::parse(blt::test::read_file(json));
   CHECK(j.at("timed_steps").get<int>() == 3);
+  CHECK(j.at("startup_s").get<double>() > 0);  // from the config to the first step
+  CHECK_THAT(r.output, Contains("start-up"));
   // The tiny config trains 4 sequences of 64 ids a step; byte targets are those that are not EOS or padding.
   const double bytes = j.at("bytes_per_step").get<double>();
   CHECK(bytes > 0);

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -79,8 +80,12 @@ int bench(const Args& args) {
   options.time_steps = true;
   options.save_final_model = false;
   const int64_t traced_step = warmup + steps + 1;
-  if (trace) options.before_step = [&](int64_t step) {
-    if (step == traced_step) compat::start_kernel_trace();
+  // From here to the first step: config, model built and initialised, optimizer state, data opened.
+  const auto begun = std::chrono::steady_clock::now();
+  double startup_s = 0;
+  options.before_step = [&](int64_t step) {
+    if (startup_s == 0) startup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count();
+    if (trace && step == traced_step) compat::start_kernel_trace();
   };
   const auto outcome = train::train(config, env, options);
   if (trace) {
@@ -129,7 +134,8 @@ int bench(const Args& args) {
                            {"bytes_per_s", bytes_per_s},
                            {"patches_per_s", patches_per_s},
                            {"model_tflops_per_s", flops_per_s / 1e12},
-                           {"peak_memory_gib", peak_gib}};
+                           {"peak_memory_gib", peak_gib},
+                           {"startup_s", startup_s}};
   if (peak > 0) result["mfu"] = flops_per_s / peak;
   result["steps_ms"] = per_step;
   fmt::print("bench {} on {} x {}: {} timed steps after {} warm-up\n", path, env.world_size, outcome.device.str(),
@@ -139,6 +145,8 @@ int bench(const Args& args) {
   fmt::print("  throughput  {}/s, {:.0f} patches/s, {:.1f} model TFLOP/s{}\n", human_bytes(bytes_per_s),
              patches_per_s, flops_per_s / 1e12, peak > 0 ? fmt::format(", MFU {:.1f}%", 100 * flops_per_s / peak) : "");
   if (cuda) fmt::print("  memory      peak {:.1f} GiB on rank 0\n", peak_gib);
+  fmt::print("  start-up    {:.1f} s before the first step (model built and initialised, optimizer state, data)\n",
+             startup_s);
   fmt::print("  phase       median ms   share of the median step\n");
   for (std::size_t p = 0; p < phase_ms.size(); ++p) {
     const double ms = median(phase_ms[p]);
