@@ -1,7 +1,8 @@
 // Whole models: causality for every patcher (BLT) and for the byte and token
 // LMs, fast paths == dense reference, forward+backward of the tiny preset,
-// parameter counts (blt-1b by hand; shapes == built modules).
+// parameter counts (blt-1b by hand; shapes == built modules), the builds on a device and for a load.
 #include "blt/model/blt_model.h"
+#include "blt/model/model_checkpoint.h"
 #include "blt/model/parameter_count.h"
 #include "blt/model/patch_ids.h"
 #include "blt/model/patcher.h"
@@ -347,5 +348,28 @@ TEST_CASE("build_model_on: parameters made on the device, initialised there as i
         CHECK(v.abs().max().item<double>() <= 3.0 / 0.9866 * expected * (1.0 + 6.0 / std::sqrt(n)));
       }
     }
+  }
+}
+
+// A model built for a checkpoint load draws nothing (the CPU generator is where the seed left it)
+// and the load fills every parameter: the loaded model is the saved one.
+TEST_CASE("build_model_for_load: nothing drawn, every parameter filled by the load", "[model]") {
+  blt::test::TempDir dir;
+  const auto config = load_model_preset("tiny");
+  torch::manual_seed(4);
+  const auto saved = build_model(config);
+  save_model_checkpoint(dir / "ckpt", *saved);
+  torch::manual_seed(5);
+  const auto expected_draw = torch::rand({4});
+  torch::manual_seed(5);
+  const auto empty = build_model_for_load(config);
+  CHECK(torch::equal(torch::rand({4}), expected_draw));
+  CHECK(empty->named_parameters().size() == saved->named_parameters().size());
+  const auto loaded = load_model_checkpoint(dir / "ckpt");
+  const auto p = loaded->named_parameters(), q = saved->named_parameters();
+  REQUIRE(p.size() == q.size());
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    INFO(p[i].key());
+    CHECK(torch::equal(p[i].value(), q[i].value()));
   }
 }

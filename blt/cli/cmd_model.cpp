@@ -34,7 +34,7 @@ int model_info(const Args& args) {
     std::cout << fmt::format("  {:<16} {:>15L}  (total without byte and hash embeddings)\n", "non-embedding", total - hash);
   }
   if (build) {
-    auto model = model::build_model(config);
+    auto model = model::build_model_for_load(config);  // shapes only
     const auto built = model->parameter_counts();
     bool same = built.size() == counts.size();
     for (std::size_t i = 0; same && i < built.size(); ++i)

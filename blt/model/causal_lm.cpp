@@ -40,6 +40,11 @@ std::shared_ptr<CausalLM> build_model_on(const ModelConfig& config, const torch:
   return model;
 }
 
+std::shared_ptr<CausalLM> build_model_for_load(const ModelConfig& config) {
+  const ParamPlacement placement(torch::kCPU);
+  return construct(config);
+}
+
 ParameterGroups parameter_groups(const torch::nn::Module& model) {
   ParameterGroups groups;
   for (const auto& item : model.named_parameters(/*recurse=*/true)) {

@@ -96,7 +96,7 @@ std::shared_ptr<TransformerLM> load_entropy_model(const std::string& dir, const 
 
 std::shared_ptr<CausalLM> load_model_checkpoint(const std::string& dir) {
   const auto config = read_checkpoint_config(dir);
-  auto model = build_model(config);
+  auto model = build_model_for_load(config);
   const safetensors::Reader weights((fs::path(dir) / kCheckpointWeightsFile).string());
   // A model trained in float64 (train.precision fp64) comes back in float64: loading stays lossless.
   const auto& stored = weights.tensors();

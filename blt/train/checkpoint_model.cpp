@@ -19,7 +19,7 @@ model::ModelConfig checkpoint_model_config(const std::string& dir) {
 std::shared_ptr<model::CausalLM> load_checkpoint_model(const std::string& dir) {
   if (!is_training_checkpoint(dir)) return model::load_model_checkpoint(dir);
   const auto config = load_run_config(dir + "/" + kRunConfigFile);
-  auto model = model::build_model(config.model);
+  auto model = model::build_model_for_load(config.model);
   if (config.train.precision == "fp64") model->to(torch::kDouble);  // as it was trained: lossless
   const parallel::ShardReader reader(dir);
   parallel::ParamShapes shapes;
