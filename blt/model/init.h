@@ -14,8 +14,9 @@ void init_weights(torch::nn::Module& model);
 // build, build_model(config)) they are created on the CPU and draw their own initial values
 // (Linear's kaiming-uniform, Embedding's normal) before init_weights overwrites them: the random
 // stream every run has used, so a seed's model stays what it was. Within a placement
-// (build_model_on) they are created on its device and left for init_weights to fill: no draw and
-// no copy on the host, which for blt-1b's 4.5 G parameters is most of a run's start.
+// (build_model_on, build_model_for_load) they are created on its device and left for
+// init_weights or a checkpoint load to fill: no draw and no copy on the host, which for blt-1b's
+// 4.5 G parameters seemed most of a run's start on the GPU machine (docs/model.md).
 class ParamPlacement {
  public:
   explicit ParamPlacement(const torch::Device& device);
