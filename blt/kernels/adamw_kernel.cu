@@ -214,7 +214,7 @@ __global__ void adamw_rows_kernel(float* value, M* m, M* v, int64_t dim, const i
   }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool aligned(const void* p, int bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 }  // namespace
 
@@ -224,9 +224,8 @@ int64_t plan_adamw(AdamWTensor* tensors, int64_t count) {
     auto& t = tensors[i];
     if (t.n <= 0) throw std::invalid_argument("plan_adamw: an empty tensor");
     // A group of four gradients is 16 bytes of float32 or 8 of bf16, four copy values 8 bytes.
-    const auto at = [](const void* p, int bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; };
-    t.vec4 = aligned16(t.value) && aligned16(t.exp_avg) && aligned16(t.exp_avg_sq) &&
-             at(t.grad, t.grad_bf16 ? 8 : 16) && at(t.copy, 8);
+    t.vec4 = aligned(t.value, 16) && aligned(t.exp_avg, 16) && aligned(t.exp_avg_sq, 16) &&
+             aligned(t.grad, t.grad_bf16 ? 8 : 16) && aligned(t.copy, 8);
     t.first_chunk = chunks;
     chunks += (t.n + kChunk - 1) / kChunk;
   }

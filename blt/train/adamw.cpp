@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <tuple>
+#include <unordered_map>
 
 #include <fmt/ranges.h>  // shapes in messages
 
@@ -136,12 +137,12 @@ void AdamW::fused_update(std::vector<Slot>& slots, double lr, const torch::Tenso
   // multi-tensor kernel for the rest
   // (float64 verification runs, builds without a CUDA compiler), which takes one weight decay
   // and one device and dtype per call.
-  std::map<std::string, std::vector<kernels::AdamWTensors>> kernel_tensors;  // by device: one launch each
+  std::unordered_map<torch::Device, std::vector<kernels::AdamWTensors>> kernel_tensors;  // one launch a device
   std::map<std::tuple<bool, std::string, int>, std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < slots.size(); ++i) {
     auto& s = slots[i];
     if (kernels::adamw_kernel_applies(s.value, s.grad, s.exp_avg, s.exp_avg_sq)) {
-      kernel_tensors[s.value.device().str()].push_back({s.value, s.grad, s.exp_avg, s.exp_avg_sq,
+      kernel_tensors[s.value.device()].push_back({s.value, s.grad, s.exp_avg, s.exp_avg_sq,
                                                         s.copy != nullptr ? s.copy->storage() : torch::Tensor(),
                                                         s.decay});
       continue;

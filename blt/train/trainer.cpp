@@ -178,8 +178,9 @@ Run::Run(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOpt
   // cuDNN's attention builds a graph per length (docs/perf.md, "Patching that varies per batch").
   if (config_.model.type == "blt" && config_.model.patching.mode != "static") compat::avoid_per_shape_attention_kernels();
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
-  // On a GPU the model is made and initialised there (a 4.5 G-parameter model in seconds, not a
-  // minute of host draws); on the CPU it is the seeded model every earlier CPU run trained.
+  // On a GPU the model is made and initialised there (no host draws or copies of its parameters:
+  // most of a blt-1b run's start, docs/model.md); on the CPU it is the seeded model every earlier
+  // CPU run trained.
   model_ = device_.is_cpu() ? model::build_model(config_.model) : model::build_model_on(config_.model, device_);
   model_->to(device_);
   // fp64 exists for verification: rounding differences (e.g. of gradient sums
