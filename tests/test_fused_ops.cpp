@@ -121,8 +121,12 @@ void check_operations(const torch::Device& device) {
           {q}, torch::randn({2, 3, L, D}, options), type);
       // The decoder's cross-attention (the module, projections included): 2 sequences of 7 bytes
       // reading k = 2 vectors of one of 4 patches; heads of 16. Its weights are rounded to bf16
-      // first, so that the exact run starts from the very weights of the bf16 one.
-      const auto ids = torch::tensor({0, 0, 1, 1, 1, 2, 3, 0, 1, 1, 2, 3, 3, 3}, options.dtype(torch::kLong)).view({2, 7});
+      // first, so that the exact run starts from the very weights of the bf16 one. Patch ids in
+      // order, as the model makes them, and (odd) out of order with a patch that no byte reads:
+      // the CUDA backward sorts the bytes by patch, and must give that patch zero gradients.
+      const auto ids = (odd ? torch::tensor({3, 0, 3, 1, 1, 0, 3, 1, 2, 0, 2, 2, 1, 0}, options.dtype(torch::kLong))
+                            : torch::tensor({0, 0, 1, 1, 1, 2, 3, 0, 1, 1, 2, 3, 3, 3}, options.dtype(torch::kLong)))
+                           .view({2, 7});
       check_against_reference(
           "patch_attention",
           [&](const std::vector<torch::Tensor>& in) {
@@ -206,4 +210,35 @@ TEST_CASE("fused operations: the CUDA kernels are as accurate as the reference (
   const auto exact = run_tiny_blt(FusedMode::kNever, torch::kCUDA, torch::kFloat, false);
   check_model("bf16 autocast", run_tiny_blt(FusedMode::kAuto, torch::kCUDA, torch::kFloat, true),
               run_tiny_blt(FusedMode::kNever, torch::kCUDA, torch::kFloat, true), exact, std::ldexp(1.0, -8));
+}
+
+// The decoder cross-attention's backward sums each patch's bytes in one thread, in byte order: the
+// same inputs give the same gradients bit for bit, however many bytes a patch has (with atomics,
+// 512 bytes adding into one float in whatever order the warps reach it rarely repeat a result).
+// Training depends on this to be reproducible, and the CUDA-graph test to compare graphed and eager.
+TEST_CASE("fused operations: the decoder cross-attention's gradients repeat bit for bit (needs CUDA)",
+          "[kernels][cuda]") {
+  if (!torch::cuda::is_available() || !blt::kernels::cuda_kernels_built()) {
+    WARN("no CUDA kernels: checked on the GPU machine (bench/gpu_checks.sh test)");
+    return;
+  }
+  torch::manual_seed(5);
+  const auto options = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  const int64_t B = 2, L = 4096, P = 8, k = 2, H = 4, D = 32;
+  const auto ids = torch::arange(L, options.dtype(torch::kLong)).floor_divide(L / P).expand({B, L}).contiguous();
+  const auto q = torch::randn({B, L, H, D}, options), keys = torch::randn({B, P, k, H, D}, options),
+             values = torch::randn({B, P, k, H, D}, options), dout = torch::randn({B, L, H, D}, options);
+  std::vector<torch::Tensor> first;
+  for (int run = 0; run < 4; ++run) {
+    std::vector<torch::Tensor> leaves{q.clone().requires_grad_(true), keys.clone().requires_grad_(true),
+                                      values.clone().requires_grad_(true)};
+    const auto out = blt::kernels::patch_attention(leaves[0], leaves[1], leaves[2], ids, 0.125);
+    const auto grads = torch::autograd::grad({out}, leaves, {dout});
+    if (run == 0) {
+      first = grads;
+      continue;
+    }
+    INFO("run " << run);
+    for (std::size_t i = 0; i < grads.size(); ++i) CHECK(torch::equal(grads[i], first[i]));
+  }
 }

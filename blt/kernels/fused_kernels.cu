@@ -254,10 +254,14 @@ __global__ void patch_attention_forward_kernel(const T* q, const T* keys, const 
   }
 }
 
+// The backward in two passes, so that no two threads add into one gradient element (atomics would
+// sum a patch's bytes in an order that changes from run to run, and so would the trained model).
+// Pass 1, per (byte, head): dq, and the byte's softmax weights w_j and score gradients ds_j (times
+// the scale), kept in `coefficients` [rows, heads, k, 2].
 template <typename T>
-__global__ void patch_attention_backward_kernel(const T* dout, const T* q, const T* keys, const T* values,
-                                                const int64_t* patch_ids, T* dq, float* dkeys, float* dvalues,
-                                                PatchAttentionShape s) {
+__global__ void patch_attention_backward_rows_kernel(const T* dout, const T* q, const T* keys, const T* values,
+                                                     const int64_t* patch_ids, T* dq, float* coefficients,
+                                                     PatchAttentionShape s) {
   const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
   if (warp >= s.rows * s.heads) return;
@@ -272,15 +276,54 @@ __global__ void patch_attention_backward_kernel(const T* dout, const T* q, const
   }
   kernels::softmax_backward_in_place(w, ds, static_cast<int>(s.k));
   for (int64_t d = lane; d < s.head_dim; d += 32) {
-    const float g = load(dout, at + d), qd = load(q, at + d);
     float acc = 0.0f;
-    for (int j = 0; j < s.k; ++j) {
-      const int64_t kv = s.kv_offset(row, head, patch, j) + d;
-      acc += ds[j] * load(keys, kv);
-      atomicAdd(dkeys + kv, s.scale * ds[j] * qd);
-      atomicAdd(dvalues + kv, w[j] * g);
-    }
+    for (int j = 0; j < s.k; ++j) acc += ds[j] * load(keys, s.kv_offset(row, head, patch, j) + d);
     store(dq, at + d, s.scale * acc);
+  }
+  if (lane < s.k) {
+    float* c = coefficients + (warp * s.k + lane) * 2;
+    for (int j = 0; j < s.k; ++j)  // registers are indexed statically: select lane's j
+      if (j == lane) {
+        c[0] = w[j];
+        c[1] = s.scale * ds[j];
+      }
+  }
+}
+
+// Pass 2, per (patch, head): the patch's key and value gradients (all k of them: a byte's q and
+// dout are read once), summed over its bytes in their order. `order` [batch, length] lists each
+// sequence's bytes sorted by patch (stably), and `bounds` [batch, patches + 1] where each patch's
+// run of them begins; a patch no byte reads gets zeros.
+template <typename T>
+__global__ void patch_attention_backward_patches_kernel(const T* dout, const T* q, const int64_t* order,
+                                                        const int64_t* bounds, const float* coefficients, T* dkeys,
+                                                        T* dvalues, PatchAttentionShape s) {
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  const int64_t batch = s.rows / s.length;
+  if (warp >= batch * s.patches * s.heads) return;
+  const int64_t head = warp % s.heads, patch = warp / s.heads % s.patches, b = warp / (s.heads * s.patches);
+  const int64_t begin = bounds[b * (s.patches + 1) + patch], end = bounds[b * (s.patches + 1) + patch + 1];
+  for (int64_t d = lane; d < s.head_dim; d += 32) {
+    float dk[kPatchAttentionMaxK] = {}, dv[kPatchAttentionMaxK] = {};
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t row = b * s.length + order[b * s.length + i], at = (row * s.heads + head) * s.head_dim + d;
+      const float* c = coefficients + (row * s.heads + head) * s.k * 2;
+      const float g = load(dout, at), qd = load(q, at);
+#pragma unroll
+      for (int j = 0; j < kPatchAttentionMaxK; ++j)
+        if (j < s.k) {
+          dv[j] += c[2 * j] * g;
+          dk[j] += c[2 * j + 1] * qd;
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < kPatchAttentionMaxK; ++j)
+      if (j < s.k) {
+        const int64_t kv = s.kv_offset(b * s.length, head, patch, j) + d;
+        store(dkeys, kv, dk[j]);
+        store(dvalues, kv, dv[j]);
+      }
   }
 }
 
@@ -423,21 +466,27 @@ void patch_attention_forward(const void* q, const void* keys, const void* values
 }
 
 void patch_attention_backward(const void* dout, const void* q, const void* keys, const void* values,
-                              const int64_t* patch_ids, void* dq, float* dkeys, float* dvalues, DType type,
-                              int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
-                              int64_t head_dim, float scale, void* stream) {
+                              const int64_t* patch_ids, const int64_t* order, const int64_t* bounds,
+                              float* coefficients, void* dq, void* dkeys, void* dvalues, DType type, int64_t batch,
+                              int64_t length, int64_t patches, int64_t k, int64_t heads, int64_t head_dim, float scale,
+                              void* stream) {
   if (batch * length * heads == 0) return;
   const auto shape = patch_shape(batch, length, patches, k, heads, head_dim, scale);
+  const auto s = static_cast<cudaStream_t>(stream);
   with_types(
       [&](auto tag) {
         using T = type_of<decltype(tag)>;
-        patch_attention_backward_kernel<T><<<warp_blocks(shape.rows * heads), kElementThreads, 0,
-                                             static_cast<cudaStream_t>(stream)>>>(
+        patch_attention_backward_rows_kernel<T><<<warp_blocks(shape.rows * heads), kElementThreads, 0, s>>>(
             static_cast<const T*>(dout), static_cast<const T*>(q), static_cast<const T*>(keys),
-            static_cast<const T*>(values), patch_ids, static_cast<T*>(dq), dkeys, dvalues, shape);
+            static_cast<const T*>(values), patch_ids, static_cast<T*>(dq), coefficients, shape);
+        check_launch("patch_attention_backward (bytes)");
+        if (patches == 0) return;
+        patch_attention_backward_patches_kernel<T><<<warp_blocks(batch * patches * heads), kElementThreads, 0, s>>>(
+            static_cast<const T*>(dout), static_cast<const T*>(q), order, bounds, coefficients,
+            static_cast<T*>(dkeys), static_cast<T*>(dvalues), shape);
+        check_launch("patch_attention_backward (patches)");
       },
       type);
-  check_launch("patch_attention_backward");
 }
 
 }  // namespace blt::kernels::cuda

@@ -44,11 +44,15 @@ constexpr int kPatchAttentionMaxK = 8;
 void patch_attention_forward(const void* q, const void* keys, const void* values, const int64_t* patch_ids, void* out,
                              DType type, int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
                              int64_t head_dim, float scale, void* stream);
-// Its backward: dq (q's type) and dkeys, dvalues float [batch, patches, k, heads, head_dim], which
-// the caller zeroes; bytes of one patch add into them (atomics, so the order of those sums varies).
+// Its backward: dq, dkeys and dvalues (q's type; dkeys and dvalues [batch, patches, k, heads,
+// head_dim]), with no atomics: the same inputs give the same gradients bit for bit. `order`
+// [batch, length] holds each sequence's byte positions sorted stably by patch id, `bounds` [batch,
+// patches + 1] where each patch's bytes begin in it (searchsorted of 0..patches in the sorted ids);
+// `coefficients` is scratch of batch * length * heads * k * 2 floats.
 void patch_attention_backward(const void* dout, const void* q, const void* keys, const void* values,
-                              const int64_t* patch_ids, void* dq, float* dkeys, float* dvalues, DType type,
-                              int64_t batch, int64_t length, int64_t patches, int64_t k, int64_t heads,
-                              int64_t head_dim, float scale, void* stream);
+                              const int64_t* patch_ids, const int64_t* order, const int64_t* bounds,
+                              float* coefficients, void* dq, void* dkeys, void* dvalues, DType type, int64_t batch,
+                              int64_t length, int64_t patches, int64_t k, int64_t heads, int64_t head_dim, float scale,
+                              void* stream);
 
 }  // namespace blt::kernels::cuda

@@ -196,18 +196,28 @@ class PatchAttentionFunction : public torch::autograd::Function<PatchAttentionFu
     const double scale = ctx->saved_data["scale"].toDouble();
     const auto dout = grads[0].to(q.scalar_type()).contiguous();
     auto dq = torch::empty_like(q);
-    auto dkeys = torch::zeros(keys.sizes(), keys.options().dtype(torch::kFloat)), dvalues = torch::zeros_like(dkeys);
     if (q.is_cuda()) {
+      auto dkeys = torch::empty_like(keys), dvalues = torch::empty_like(values);
 #ifdef BLT_WITH_CUDA_KERNELS
       const c10::cuda::CUDAGuard guard(q.device());
+      // Each patch's bytes, for the kernel that sums them per patch: the byte positions sorted by
+      // patch (stably: the sums then run in byte order), and where each patch's run begins.
+      const int64_t B = q.size(0), L = q.size(1), P = keys.size(1);
+      const auto sorted = ids.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false);
+      const auto patches = torch::arange(P + 1, ids.options()).expand({B, P + 1}).contiguous();
+      const auto bounds = torch::searchsorted(std::get<0>(sorted), patches).contiguous();
+      const auto order = std::get<1>(sorted).contiguous();
+      auto coefficients = torch::empty({B * L * q.size(2) * keys.size(2) * 2}, q.options().dtype(torch::kFloat));
       cuda::patch_attention_backward(dout.data_ptr(), q.data_ptr(), keys.data_ptr(), values.data_ptr(),
-                                     ids.data_ptr<int64_t>(), dq.data_ptr(), dkeys.data_ptr<float>(),
-                                     dvalues.data_ptr<float>(), dtype_of(q), q.size(0), q.size(1), keys.size(1),
-                                     keys.size(2), q.size(2), q.size(3), static_cast<float>(scale), stream_of(q));
+                                     ids.data_ptr<int64_t>(), order.data_ptr<int64_t>(), bounds.data_ptr<int64_t>(),
+                                     coefficients.data_ptr<float>(), dq.data_ptr(), dkeys.data_ptr(),
+                                     dvalues.data_ptr(), dtype_of(q), B, L, P, keys.size(2), q.size(2), q.size(3),
+                                     static_cast<float>(scale), stream_of(q));
 #endif
-    } else {
-      cpu::patch_attention_backward(dout, q, keys, values, ids, scale, dq, dkeys, dvalues);
+      return {dq, dkeys, dvalues, {}, {}};
     }
+    auto dkeys = torch::zeros(keys.sizes(), keys.options().dtype(torch::kFloat)), dvalues = torch::zeros_like(dkeys);
+    cpu::patch_attention_backward(dout, q, keys, values, ids, scale, dq, dkeys, dvalues);
     return {dq, dkeys.to(keys.scalar_type()), dvalues.to(values.scalar_type()), {}, {}};
   }
 };
