@@ -2,7 +2,7 @@
 # The GPU checks of docs/gpu.md, in one command for the device machine:
 #   bash bench/gpu_checks.sh STAGE...
 # stages: build test disttest parity export-parity model checkpointing strategies train1b trainsmall bench
-#         benchentropy traceentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb
+#         graphs benchentropy traceentropy patchcost1b benchsmall trace patchcost kernels fused sparse sparsebpb momentsbpb
 #         generate multigpu scaling reducebpb trace2 sweep versus
 # TRACE_SET / BENCH_SET="key=value ..." add --set overrides to the trace(2) / bench stage (e.g.
 # train.optimizer.sparse_hash_rows=true); BENCH_MODES picks the transformers modes (bf16,amp);
@@ -166,6 +166,17 @@ for s in "$@"; do
       for dt in param bfloat16; do
         stage reducebpb-$dt 300 bash scripts/launch.sh --nproc-per-node 2 -- "$blt" train configs/blt-small-gpu.yaml \
               --set dist.reduce_dtype=$dt --set train.checkpoint_every=0 --set train.out_dir=runs/reducebpb-$dt
+      done ;;
+    graphs)  # issue 12: train.cuda_graphs on and off, alternated, for blt-400m (host-bound) and blt-1b
+      # (GPU-bound); then `BENCH_SHAPE=blt-400m bash bench/gpu_checks.sh bench` gives the ratio to HF
+      corpus
+      for round in 1 2; do
+        for shape in blt-400m blt-1b; do
+          for on in true false; do
+            TAIL=${TAIL:-4} stage graphs-$shape-$on-$round 90 "$blt" bench configs/$shape-gpu.yaml --warmup 3 --steps 10 \
+              --set train.cuda_graphs=$on "${data[@]}"
+          done
+        done
       done ;;
     trace)  # where a blt-1b step's GPU time goes, summed by kernel and kind of work (docs/perf.md)
       corpus

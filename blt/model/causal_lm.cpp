@@ -13,6 +13,16 @@ void CausalLM::set_activation_checkpointing(bool on) {
     if (auto* layer = dynamic_cast<TransformerLayerImpl*>(module.get())) layer->set_activation_checkpointing(on);
 }
 
+int CausalLM::set_cuda_graphs(bool on) {
+  int parts = 0;
+  for (const auto& module : modules())
+    if (auto* global = dynamic_cast<GlobalTransformerImpl*>(module.get())) {
+      global->set_cuda_graphs(on);
+      ++parts;
+    }
+  return parts;
+}
+
 namespace {
 
 std::shared_ptr<CausalLM> construct(const ModelConfig& config) {

@@ -42,6 +42,9 @@ class CausalLM : public torch::nn::Module {
   const ModelConfig& config() const { return config_; }
   // Recompute every transformer layer in backward instead of storing its activations.
   void set_activation_checkpointing(bool on);
+  // Replay the global transformer's forward and backward from CUDA graphs (model/graphed_call.h);
+  // returns how many parts of the model take them (0: none, e.g. a model without one).
+  int set_cuda_graphs(bool on);
 
  protected:
   ModelConfig config_;

@@ -14,6 +14,14 @@ torch::Tensor GlobalTransformerImpl::project(const torch::Tensor& patch_states) 
 }
 
 torch::Tensor GlobalTransformerImpl::forward(const torch::Tensor& patch_states) {
+  return graphed_ ? (*graphed_)(patch_states) : run(patch_states);
+}
+
+void GlobalTransformerImpl::set_cuda_graphs(bool on) {
+  graphed_ = on ? std::make_unique<GraphedCall>(*this, [this](const torch::Tensor& x) { return run(x); }) : nullptr;
+}
+
+torch::Tensor GlobalTransformerImpl::run(const torch::Tensor& patch_states) {
   auto h = project(patch_states);
   auto rope = rope_for(shape_, h.size(1), h.scalar_type(), h.device());
   AttentionPattern causal;

@@ -55,6 +55,8 @@ class LinearImpl : public torch::nn::Module {
   // From now on keep a compute copy in `dtype` (its memory is taken at the first forward that
   // uses it). Returns it, for the optimizer that will write it.
   std::shared_ptr<ComputeCopy> keep_compute_copy(torch::ScalarType dtype);
+  // The copy this layer keeps, or null.
+  const std::shared_ptr<ComputeCopy>& compute_copy() const { return copy_; }
 
   torch::Tensor weight;
 

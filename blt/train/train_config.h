@@ -53,6 +53,7 @@ struct TrainConfig {
   std::string precision = "auto";
   bool activation_checkpointing = false;
   bool fused_kernels = true;
+  bool cuda_graphs = false;
   OptimizerConfig optimizer;
   int64_t log_every = 10;
   int64_t eval_every = 0;
@@ -75,6 +76,10 @@ struct TrainConfig {
             "for verification, e.g. that ranks match one process to rounding)",
             one_of({"auto", "fp32", "bf16", "fp64"}));
     v.field("activation_checkpointing", activation_checkpointing, "recompute each block in backward to save memory");
+    v.field("cuda_graphs", cuda_graphs,
+            "blt on CUDA: replay the global transformer's forward and backward from two CUDA graphs instead of "
+            "launching its ~10 kernels per layer one by one: for models whose step waits for the host "
+            "(blt-400m; docs/perf.md). Needs static patching, dist.strategy ddp and no activation checkpointing");
     v.field("fused_kernels", fused_kernels,
             "CUDA kernels for RMSNorm, SwiGLU and RoPE (docs/kernels.md); false = LibTorch's operator-by-operator "
             "reference path (to compare, or to rule the kernels out)");

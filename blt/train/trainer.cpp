@@ -16,6 +16,7 @@
 #include "blt/data/loader.h"
 #include "blt/kernels/fused_ops.h"
 #include "blt/model/blt_model.h"
+#include "blt/model/graphed_call.h"
 #include "blt/model/model_checkpoint.h"
 #include "blt/model/transformer_lm.h"
 #include "blt/parallel/param_update.h"
@@ -120,6 +121,7 @@ class Run {
   TrainOutcome go();
 
  private:
+  void enable_cuda_graphs();
   void resume_if_possible();
   void save_checkpoint();
   EvalResult run_eval(int64_t max_batches);
@@ -188,6 +190,7 @@ Run::Run(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOpt
   if (config_.train.precision == "fp64") model_->to(torch::kDouble);
   model_->train();
   model_->set_activation_checkpointing(config_.train.activation_checkpointing);
+  if (config_.train.cuda_graphs) enable_cuda_graphs();
   if (config_.train.optimizer.table_moments != "float32" && !config_.train.optimizer.sparse_hash_rows)
     fail("train.optimizer.table_moments: {} needs train.optimizer.sparse_hash_rows: true (only the row-sparse update "
          "stores moments in another dtype than the tables')",
@@ -244,6 +247,28 @@ Run::Run(const RunConfig& config, const parallel::LaunchEnv& env, const TrainOpt
   resume_if_possible();
   batches_ = std::make_unique<BatchAhead>(*loader_, patcher_.get(), device_, timer_.get());
   metrics_ = std::make_unique<MetricsLog>(comm_.is_main() ? out + "/metrics.jsonl" : "", counters_.step);
+}
+
+// A graph replays one set of shapes and addresses (model/graphed_call.h): the global model's
+// length must not change from batch to batch, and its parameters must stay where they are.
+void Run::enable_cuda_graphs() {
+  const auto& c = config_;
+  if (!device_.is_cuda() || !model::cuda_graphs_built())
+    fail("train.cuda_graphs: needs a CUDA device and a blt built with CUDA (this run: {})", device_.str());
+  if (c.model.type != "blt")
+    fail("train.cuda_graphs: only model.type blt has a part to capture (its global transformer), not {}", c.model.type);
+  if (c.model.patching.mode != "static")
+    fail("train.cuda_graphs: needs model.patching.mode static (a graph replays one patch count; {} patching changes "
+         "it every batch)",
+         c.model.patching.mode);
+  if (c.dist.strategy != "ddp")
+    fail("train.cuda_graphs: needs dist.strategy ddp ({} gathers and frees the global model's parameters inside its "
+         "forward)",
+         c.dist.strategy);
+  if (c.train.activation_checkpointing)
+    fail("train.cuda_graphs: not with train.activation_checkpointing (capturing the recomputation in backward "
+         "is not supported)");
+  model_->set_cuda_graphs(true);
 }
 
 void Run::resume_if_possible() {
