@@ -202,6 +202,7 @@ TEST_CASE("entropy precision: the CPU computes fp32 whatever the config says; do
   bf16.entropy_precision = "bf16";
   const auto fp32_entropies = Patcher({}, lm).entropies(tokens);
   CHECK(torch::equal(Patcher(bf16, lm).entropies(tokens), fp32_entropies));
+  CHECK(running_entropy_model(bf16, lm) == lm);  // no bf16 copy on the CPU
   // The spans reach the entropy model's attention, which on the CPU keeps the blockwise path.
   CHECK(torch::equal(Patcher({}, lm).entropies(tokens, document_spans(tokens, kEosId, torch::kCPU)), fp32_entropies));
   REQUIRE_THROWS_WITH(blt::test::load_model_preset("small", {"model.patching.entropy_precision=fp16"}),
@@ -245,6 +246,13 @@ TEST_CASE("entropy precision on CUDA: bf16 as accurate with flash over documents
   // Both bf16 paths round the same products and sums at a few points; flash over the wrong spans (a key
   // across a document or past the window) would be off by order 1.
   CHECK(error(flash) <= 2 * error(blocked) + 8 * u);
+  // bf16 runs a copy held wholly in bf16 (the residual stream too); the model given stays float32.
+  const auto running = running_entropy_model(bf16, lm);
+  REQUIRE(running != lm);
+  for (const auto& p : running->parameters()) CHECK(p.scalar_type() == torch::kBFloat16);
+  CHECK(torch::equal(running->lm_head->weight, lm->lm_head->weight.to(torch::kBFloat16)));
+  CHECK(lm->lm_head->weight.scalar_type() == torch::kFloat);
+  CHECK(running_entropy_model({}, lm) == lm);
 }
 
 TEST_CASE("threshold search hits a target mean patch size", "[model][patching]") {

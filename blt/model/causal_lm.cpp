@@ -50,8 +50,8 @@ std::shared_ptr<CausalLM> build_model_on(const ModelConfig& config, const torch:
   return model;
 }
 
-std::shared_ptr<CausalLM> build_model_for_load(const ModelConfig& config) {
-  const ParamPlacement placement(torch::kCPU);
+std::shared_ptr<CausalLM> build_model_for_load(const ModelConfig& config, const torch::Device& device) {
+  const ParamPlacement placement(device);
   return construct(config);
 }
 

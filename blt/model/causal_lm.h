@@ -57,10 +57,10 @@ std::shared_ptr<CausalLM> build_model(const ModelConfig& config);
 // random numbers: another model than build_model's for a seed, the same on every rank), without
 // creating or drawing anything on the host.
 std::shared_ptr<CausalLM> build_model_on(const ModelConfig& config, const torch::Device& device);
-// The same shapes on the CPU with nothing drawn: parameters uninitialised, for a checkpoint load
-// that fills every one of them (model_checkpoint.h's and the sharded reader's loads fail on any
-// tensor they lack) or for counting parameters.
-std::shared_ptr<CausalLM> build_model_for_load(const ModelConfig& config);
+// The same shapes on `device` with nothing drawn: parameters uninitialised, for a checkpoint load
+// or a copy that fills every one of them (model_checkpoint.h's and the sharded reader's loads fail
+// on any tensor they lack) or for counting parameters.
+std::shared_ptr<CausalLM> build_model_for_load(const ModelConfig& config, const torch::Device& device = torch::kCPU);
 
 ParameterGroups parameter_groups(const torch::nn::Module& model);
 

@@ -5,7 +5,7 @@
 
 #include "blt/core/error.h"
 #include "blt/core/torch_compat.h"
-#include "blt/model/linear.h"
+#include "blt/model/causal_lm.h"
 #include "blt/model/token_ids.h"
 
 namespace blt::model {
@@ -99,25 +99,40 @@ torch::Tensor monotonic_patch_starts(const torch::Tensor& entropies, double thre
   return starts_with_first_two(rise.gt(threshold), entropies.size(0), entropies.device());
 }
 
+std::shared_ptr<TransformerLM> running_entropy_model(const PatchingConfig& config,
+                                                    const std::shared_ptr<TransformerLM>& entropy_model) {
+  if (!entropy_model) return nullptr;
+  const auto device = entropy_model->lm_head->weight.device();
+  if (!entropy_precision(config, device).enabled) return entropy_model;
+  auto copy = std::dynamic_pointer_cast<TransformerLM>(build_model_for_load(entropy_model->config(), device));
+  torch::NoGradGuard no_grad;
+  const auto from = entropy_model->parameters(), to = copy->parameters();
+  for (std::size_t i = 0; i < from.size(); ++i) to[i].copy_(from[i]);
+  copy->to(torch::kBFloat16);
+  for (auto& p : copy->parameters()) p.requires_grad_(false);
+  copy->eval();
+  return copy;
+}
+
 Patcher::Patcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model)
-    : config_(std::move(config)), entropy_model_(std::move(entropy_model)) {
+    : config_(std::move(config)),
+      entropy_model_(std::move(entropy_model)),
+      running_(running_entropy_model(config_, entropy_model_)) {
   const bool needs_model = config_.mode == "entropy" || config_.mode == "entropy_monotonic";
   if (needs_model && !entropy_model_) fail("patching.mode {} needs an entropy model (patching.entropy_model)", config_.mode);
-  // Frozen weights: cast to bf16 once, at the first use, not in every forward (model/linear.h).
-  if (entropy_model_ && config_.entropy_precision == "bf16") keep_compute_copies(*entropy_model_, torch::kBFloat16);
 }
 
 torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in, const SequenceSpans& documents_in) const {
-  if (!entropy_model_) fail("patcher: no entropy model loaded");
+  if (!running_) fail("patcher: no entropy model loaded");
   torch::NoGradGuard no_grad;
   // The entropy model may live on another device than the batch (e.g. patching on the GPU).
-  const auto tokens = tokens_in.to(entropy_model_->lm_head->weight.device());
+  const auto tokens = tokens_in.to(running_->lm_head->weight.device());
   const auto documents =
       documents_in.defined() && documents_in.offsets.device() == tokens.device() ? documents_in : SequenceSpans{};
   const compat::CudaAutocast precision(entropy_precision(config_, tokens.device()));
-  const auto& shape = entropy_model_->config().transformer;
+  const auto& shape = running_->config().transformer;
   const int64_t L = tokens.size(1), M = shape.max_seq_len, W = shape.sliding_window;
-  if (L <= M) return next_byte_entropy(entropy_model_->logits(tokens, documents));
+  if (L <= M) return next_byte_entropy(running_->logits(tokens, documents));
   // A windowed model's output at i depends on at most layers * (W-1) earlier bytes
   // (each layer reaches W-1 back), and RoPE scores depend only on distances, so
   // overlapping chunks with that much left context give the same entropies as one
@@ -131,7 +146,7 @@ torch::Tensor Patcher::entropies(const torch::Tensor& tokens_in, const SequenceS
   const int64_t step = M - context;
   for (int64_t out = 0; out < L; out += step) {
     const int64_t from = std::max<int64_t>(0, out - context), to = std::min(L, out + step);
-    auto e = next_byte_entropy(entropy_model_->logits(tokens.narrow(1, from, to - from)));
+    auto e = next_byte_entropy(running_->logits(tokens.narrow(1, from, to - from)));
     parts.push_back(e.narrow(1, out - from, to - out));
   }
   return torch::cat(parts, 1);
@@ -162,7 +177,7 @@ PendingPatchLengths Patcher::queue_patch(const torch::Tensor& tokens, const torc
 }
 
 IncrementalPatcher::IncrementalPatcher(PatchingConfig config, std::shared_ptr<TransformerLM> entropy_model)
-    : config_(std::move(config)), entropy_model_(std::move(entropy_model)) {
+    : config_(std::move(config)), entropy_model_(running_entropy_model(config_, entropy_model)) {
   const bool needs_model = config_.mode == "entropy" || config_.mode == "entropy_monotonic";
   if (needs_model && !entropy_model_) fail("patching.mode {} needs an entropy model (patching.entropy_model)", config_.mode);
 }
@@ -246,7 +261,9 @@ ThresholdSearch threshold_for_mean_patch_size(const std::vector<torch::Tensor>& 
 }
 
 void Patcher::to(const torch::Device& device) {
-  if (entropy_model_) entropy_model_->to(device);
+  if (!entropy_model_) return;
+  entropy_model_->to(device);
+  running_ = running_entropy_model(config_, entropy_model_);
 }
 
 }  // namespace blt::model

@@ -81,7 +81,7 @@ class Patcher {
   // computed in config().entropy_precision.
   torch::Tensor entropies(const torch::Tensor& tokens, const SequenceSpans& documents = {}) const;
   const PatchingConfig& config() const { return config_; }
-  // The byte LM of the entropy modes (null for static and space).
+  // The byte LM of the entropy modes (null for static and space), as it was given.
   const std::shared_ptr<TransformerLM>& entropy_model() const { return entropy_model_; }
   // Moves the entropy model (if any) to `device`.
   void to(const torch::Device& device);
@@ -89,7 +89,17 @@ class Patcher {
  private:
   PatchingConfig config_;
   std::shared_ptr<TransformerLM> entropy_model_;
+  std::shared_ptr<TransformerLM> running_;  // what entropies() runs: running_entropy_model()
 };
+
+// The model a patcher runs for `entropy_model` where it lives. Under entropy_precision bf16 on
+// CUDA: a copy of it held wholly in bf16 (weights, embeddings, the residual stream), as a bf16
+// checkpoint of HF's patcher runs; the float32 model under autocast kept its residual stream and
+// norms' inputs in float32, twice the bytes for the elementwise work that much of its time is.
+// The entropy model is frozen: the copy is made once, not kept in step with later writes.
+// Otherwise the model itself. Null for null.
+std::shared_ptr<TransformerLM> running_entropy_model(const PatchingConfig& config,
+                                                    const std::shared_ptr<TransformerLM>& entropy_model);
 
 // One byte at a time (generation): push() feeds the next id and returns whether
 // it starts a new patch; the entropy model runs once per byte on its KV cache.
