@@ -78,6 +78,28 @@ const blt::model::GraphedCall& graphed(blt::model::CausalLM& model) {
   return *call;
 }
 
+// Three steps of two micro-batches of `a` and `b` on the same batches from `gen`, each loss, each
+// micro-batch's gradients, each gradient norm and each update's parameters required equal bit for bit.
+void train_alike(Trained& a, Trained& b, const blt::train::OptimizerConfig& opt, torch::Generator& gen) {
+  for (int step = 0; step < 3; ++step) {
+    for (int micro = 0; micro < 2; ++micro) {
+      const auto tokens = blt::test::random_tokens(2, 64, gen).to(torch::kCUDA);
+      const auto loss_a = loss_of(*a.model, tokens), loss_b = loss_of(*b.model, tokens);
+      loss_a.backward();
+      loss_b.backward();
+      INFO("step " << step << ", micro-batch " << micro);
+      CHECK(torch::equal(loss_a, loss_b));
+      CHECK(first_difference(*a.model, *b.model, /*grads=*/true) == "");
+    }
+    const auto norm_a = a.update->step(opt.lr, /*max_norm=*/1.0);
+    const auto norm_b = b.update->step(opt.lr, /*max_norm=*/1.0);
+    INFO("after step " << step << ": norms " << std::setprecision(17) << norm_a.item<double>() << " and "
+                          << norm_b.item<double>());
+    CHECK(torch::equal(norm_a, norm_b));  // the clip factor: same gradients, same norm
+    CHECK(first_difference(*a.model, *b.model, /*grads=*/false) == "");
+  }
+}
+
 }  // namespace
 
 // The premise of the graphed test below: on CUDA, a model and its twin, trained eagerly on the same
@@ -94,18 +116,7 @@ TEST_CASE("graphed call: two eager twins on CUDA train bit for bit alike (the gr
   blt::parallel::Comm comm;
   auto a = tiny_on_cuda(false, opt, comm), b = tiny_on_cuda(false, opt, comm);
   torch::Generator gen = at::detail::createCPUGenerator(3);
-  for (int step = 0; step < 3; ++step) {
-    for (int micro = 0; micro < 2; ++micro) {
-      const auto tokens = blt::test::random_tokens(2, 64, gen).to(torch::kCUDA);
-      loss_of(*a.model, tokens).backward();
-      loss_of(*b.model, tokens).backward();
-    }
-    INFO("step " << step);
-    CHECK(first_difference(*a.model, *b.model, /*grads=*/true) == "");
-    const auto norm_a = a.update->step(opt.lr, 1.0), norm_b = b.update->step(opt.lr, 1.0);
-    CHECK(torch::equal(norm_a, norm_b));
-    CHECK(first_difference(*a.model, *b.model, /*grads=*/false) == "");
-  }
+  train_alike(a, b, opt, gen);
 }
 
 TEST_CASE("graphed call: the global transformer replayed from CUDA graphs trains as it does eagerly (needs CUDA)",
@@ -120,25 +131,9 @@ TEST_CASE("graphed call: the global transformer replayed from CUDA graphs trains
   blt::parallel::Comm comm;
   auto eager = tiny_on_cuda(false, opt, comm), graphs = tiny_on_cuda(true, opt, comm);
   torch::Generator gen = at::detail::createCPUGenerator(3);
-  // Three steps of two micro-batches: the first forward warms up, the second captures, every later
-  // one replays; the second micro-batch's gradient adds to the first's.
-  for (int step = 0; step < 3; ++step) {
-    for (int micro = 0; micro < 2; ++micro) {
-      const auto tokens = blt::test::random_tokens(2, 64, gen).to(torch::kCUDA);
-      const auto a = loss_of(*eager.model, tokens), b = loss_of(*graphs.model, tokens);
-      a.backward();
-      b.backward();
-      INFO("step " << step << ", micro-batch " << micro);
-      CHECK(torch::equal(a, b));
-      CHECK(first_difference(*eager.model, *graphs.model, /*grads=*/true) == "");
-    }
-    const auto norm_a = eager.update->step(opt.lr, /*max_norm=*/1.0);
-    const auto norm_b = graphs.update->step(opt.lr, /*max_norm=*/1.0);
-    INFO("after step " << step << ": norms " << std::setprecision(17) << norm_a.item<double>() << " and "
-                          << norm_b.item<double>());
-    CHECK(torch::equal(norm_a, norm_b));  // the clip factor: same gradients, same norm
-    CHECK(first_difference(*eager.model, *graphs.model, /*grads=*/false) == "");
-  }
+  // The first forward warms up, the second captures, every later one replays; the second
+  // micro-batch's gradient adds to the first's.
+  train_alike(eager, graphs, opt, gen);
   const auto& call = graphed(*graphs.model);
   CHECK(call.captures() == 1);
   CHECK(call.replays() == 5);
